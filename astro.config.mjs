@@ -1,0 +1,13 @@
+// The demo site. It is built with this repository's own adapter, as any Astro 6 site would be.
+import mdx from '@astrojs/mdx';
+import { defineConfig } from 'astro/config';
+import origin from './src/adapter/index.ts';
+
+export default defineConfig({
+  output: 'server',
+  adapter: origin(),
+  integrations: [mdx()],
+  experimental: {
+    queuedRendering: { enabled: true },
+  },
+});

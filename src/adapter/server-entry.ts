@@ -1,0 +1,12 @@
+// Bundled by Astro into <build>/server/entry.mjs. It only builds the App: the Fastify
+// origin (src/server.ts) imports this module and owns the HTTP side.
+import { createApp } from 'astro/app/entrypoint';
+import { setGetEnv } from 'astro/env/setup';
+// @ts-expect-error resolved by the adapter's Vite plugin at build time
+import buildOptions from 'virtual:astro-fastify-origin/options';
+
+setGetEnv((key) => process.env[key]);
+
+// Streaming on: .astro pages flush as they render; the queue renderer (MDX) returns whole bodies anyway.
+export const app = createApp({ streaming: true });
+export const options: import('./index.ts').BuildOptions = buildOptions;
