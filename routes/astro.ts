@@ -1,0 +1,59 @@
+// The catch-all: every request that is not a static file or another route is Astro's.
+import type { FastifyPluginAsync } from 'fastify';
+import { type LoadedBuild } from '../src/astro/load-build.ts';
+import { queuedRenderingEnabled, rendererOf } from '../src/astro/astro-internals.ts';
+import { releaseWebRequest, renderChannel, sendWebResponse, toWebRequest, type RenderEvent } from '../src/astro/bridge.ts';
+import type { PoolPolicy } from '../src/astro/pool-policy.ts';
+import { createErrorPageFetch } from '../src/astro/error-pages.ts';
+
+export interface AstroRoutesOptions {
+  build: LoadedBuild;
+  policy: PoolPolicy;
+}
+
+/** Route label for requests no Astro route matched (Astro renders its 404 page). */
+export const UNMATCHED_ROUTE = '(unmatched)';
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+
+const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { build, policy }) => {
+  const { app } = build;
+  const queueEnabled = queuedRenderingEnabled(app);
+  const allowedDomains = app.getAllowedDomains?.() ?? [];
+  const prerenderedErrorPageFetch = await createErrorPageFetch(build.clientDir);
+
+  // Astro endpoints read the raw body themselves (JSON, form data, text...): hand it over as
+  // bytes, whatever the content type. Fastify still enforces bodyLimit (413).
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  fastify.addHook('onResponse', async (request) => releaseWebRequest(request));
+
+  fastify.route({
+    method: METHODS,
+    url: '/*',
+    exposeHeadRoute: false,
+    async handler(request, reply) {
+      const { request: webRequest, clientAddress } = toWebRequest(request, allowedDomains);
+      const routeData = app.match(webRequest);
+      const route = routeData?.route ?? UNMATCHED_ROUTE;
+      request.astroRoute = route;
+      const renderer = routeData ? rendererOf(routeData, queueEnabled) : 'recursive';
+      const started = performance.now();
+      const response = await policy.run(() =>
+        app.render(webRequest, {
+          routeData,
+          addCookieHeader: true,
+          clientAddress,
+          locals: { requestId: request.id, ...request.astroLocals },
+          prerenderedErrorPageFetch,
+        }),
+      );
+      const published = renderChannel.hasSubscribers
+        ? () => renderChannel.publish({ route, renderer, seconds: (performance.now() - started) / 1000 } satisfies RenderEvent)
+        : undefined;
+      return sendWebResponse(reply, response, published);
+    },
+  });
+};
+
+export default astroRoutes;

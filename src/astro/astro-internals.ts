@@ -1,0 +1,68 @@
+// The one module that touches Astro internals (App.pipeline, NodePool). Astro 6.4 does not
+// document them; test/astro/astro-internals.test.ts fails loudly when an upgrade moves them.
+import type { App } from 'astro/app';
+
+export interface NodePoolStats {
+  acquireFromPool: number;
+  acquireNew: number;
+  released: number;
+  releasedDropped: number;
+}
+
+/** The subset of Astro's NodePool (astro/dist/runtime/server/render/queue/pool.js) we rely on. */
+export interface NodePool {
+  readonly maxSize: number;
+  size(): number;
+  getStats(): NodePoolStats & { poolSize: number; maxSize: number; hitRate: number };
+}
+
+interface AstroPipeline {
+  nodePool: NodePool | undefined;
+  createNodePool(poolSize: number, enableStats: boolean): NodePool;
+}
+
+export type AstroApp = App;
+export type RouteData = NonNullable<ReturnType<App['match']>>;
+
+export class AstroInternalsError extends Error {
+  override name = 'AstroInternalsError';
+}
+
+function pipelineOf(app: AstroApp): AstroPipeline {
+  const pipeline = (app as unknown as { pipeline?: Partial<AstroPipeline> }).pipeline;
+  if (!pipeline || typeof pipeline.createNodePool !== 'function' || !('nodePool' in pipeline)) {
+    throw new AstroInternalsError(
+      'This Astro version has no App.pipeline.createNodePool/nodePool: astro-fastify-origin needs astro@~6.4 (the queue renderer with a node pool).',
+    );
+  }
+  return pipeline as AstroPipeline;
+}
+
+export function queuedRenderingEnabled(app: AstroApp): boolean {
+  const manifest = app.manifest as { experimentalQueuedRendering?: { enabled?: boolean } };
+  return manifest.experimentalQueuedRendering?.enabled === true;
+}
+
+/** A NodePool made by Astro's own factory, with its statistics switched on. */
+export function createNodePool(app: AstroApp, maxSize: number): NodePool {
+  return pipelineOf(app).createNodePool(maxSize, true);
+}
+
+/** Makes every queue render of this App take its pool from `get()` (read once per render). */
+export function setNodePoolSource(app: AstroApp, get: () => NodePool): void {
+  const pipeline = pipelineOf(app);
+  Object.defineProperty(pipeline, 'nodePool', { get, set: () => {}, configurable: true, enumerable: true });
+}
+
+// Astro's own page-kind test (render/page.js) runs on the loaded component; the component's
+// file type decides it the same way and is known at match time, before rendering.
+const RECURSIVE_PAGE = /\.(astro|md|markdown|mdown|mkdn|mkd|mdwn|html)$/;
+
+export type RendererKind = 'queue' | 'recursive' | 'endpoint';
+
+/** Which renderer Astro will use for this route, given the App's queuedRendering flag. */
+export function rendererOf(route: RouteData, queueEnabled: boolean): RendererKind {
+  if (route.type === 'endpoint') return 'endpoint';
+  if (!queueEnabled || RECURSIVE_PAGE.test(route.component)) return 'recursive';
+  return 'queue';
+}
