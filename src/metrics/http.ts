@@ -1,0 +1,40 @@
+import type { FastifyInstance } from 'fastify';
+import { Gauge, Histogram, type Registry } from 'prom-client';
+
+/** Status label for a response the client closed before it was complete (nginx's convention). */
+export const CLIENT_CLOSED = '499';
+
+/**
+ * http_request_duration_seconds and http_requests_in_flight. Both are settled on the
+ * response's 'close', which fires for completed and aborted exchanges alike, so the gauge
+ * cannot drift when clients hang up mid-response.
+ */
+export function registerHttpMetrics(registry: Registry, fastify: FastifyInstance): void {
+  const duration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Time from request arrival to the last byte of the response, by method, route pattern and status code (499: client closed first).',
+    labelNames: ['method', 'route', 'status_code'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const inFlight = new Gauge({
+    name: 'http_requests_in_flight',
+    help: 'Requests received and not yet answered or abandoned.',
+    registers: [registry],
+  });
+  fastify.addHook('onRequest', (request, reply, done) => {
+    inFlight.inc();
+    reply.raw.once('close', () => {
+      inFlight.dec();
+      duration.observe(
+        {
+          method: request.method,
+          route: request.routeLabel(),
+          status_code: reply.raw.writableFinished ? String(reply.statusCode) : CLIENT_CLOSED,
+        },
+        reply.elapsedTime / 1000,
+      );
+    });
+    done();
+  });
+}

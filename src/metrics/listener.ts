@@ -1,0 +1,23 @@
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import type { Registry } from 'prom-client';
+
+/**
+ * The metrics listener: its own port (METRICS_HOST:METRICS_PORT), never the public one, so an
+ * origin behind a CDN cannot expose /metrics by accident.
+ */
+export async function startMetricsListener(
+  registry: Registry,
+  { host, port, logger }: { host: string; port: number; logger: FastifyInstance['log'] },
+): Promise<{ server: FastifyInstance; url: string }> {
+  const server = Fastify({
+    loggerInstance: logger.child({ listener: 'metrics' }), logController: new LogController({ disableRequestLogging: true }),
+  });
+  server.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', registry.contentType);
+    return registry.metrics();
+  });
+  await server.listen({ host, port });
+  const address = server.server.address();
+  const bound = typeof address === 'object' && address ? address.port : port;
+  return { server, url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}/metrics` };
+}

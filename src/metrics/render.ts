@@ -1,0 +1,19 @@
+import { Histogram, type Registry } from 'prom-client';
+import { renderChannel, type RenderEvent } from '../astro/bridge.ts';
+
+/** astro_render_duration_seconds, fed by the bridge's diagnostics channel. */
+export function registerRenderMetrics(registry: Registry): () => void {
+  const histogram = new Histogram({
+    name: 'astro_render_duration_seconds',
+    help: 'Time from the start of app.render() until the response body was complete, by Astro route pattern and renderer.',
+    labelNames: ['route', 'renderer'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const onRender = (message: unknown) => {
+    const { route, renderer, seconds } = message as RenderEvent;
+    histogram.observe({ route, renderer }, seconds);
+  };
+  renderChannel.subscribe(onRender);
+  return () => renderChannel.unsubscribe(onRender);
+}
