@@ -1,0 +1,48 @@
+// Astro 6.4 internals we depend on. When an Astro upgrade moves any of them, this fails first
+// and says which.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createNodePool, queuedRenderingEnabled, rendererOf, setNodePoolSource } from '../../src/astro/astro-internals.ts';
+import { loadBuild } from '../../src/astro/load-build.ts';
+import { DEMO_BUILD } from '../helpers/origin.ts';
+
+const { app } = await loadBuild(DEMO_BUILD);
+
+test('App.pipeline has nodePool and createNodePool(size, stats)', () => {
+  const pipeline = (app as unknown as { pipeline: Record<string, unknown> }).pipeline;
+  assert.equal(typeof pipeline.createNodePool, 'function');
+  assert.ok('nodePool' in pipeline);
+  const pool = createNodePool(app, 7);
+  assert.equal(pool.maxSize, 7);
+  assert.deepEqual(
+    Object.keys(pool.getStats()).sort(),
+    ['acquireFromPool', 'acquireNew', 'hitRate', 'maxSize', 'poolSize', 'released', 'releasedDropped'].sort(),
+  );
+});
+
+test("the production manifest enables queued rendering with Astro's hardcoded poolSize 0", () => {
+  assert.equal(queuedRenderingEnabled(app), true);
+  const manifest = app.manifest as unknown as { experimentalQueuedRendering: { poolSize: number } };
+  assert.equal(manifest.experimentalQueuedRendering.poolSize, 0);
+});
+
+test('renders read the pool from pipeline.nodePool: an MDX page acquires nodes, an .astro page none', async () => {
+  const pool = createNodePool(app, 0);
+  setNodePoolSource(app, () => pool);
+  const render = async (path: string) => {
+    const request = new Request('http://127.0.0.1' + path);
+    const routeData = app.match(request);
+    assert.ok(routeData, path);
+    const before = pool.getStats().acquireNew;
+    const response = await app.render(request, { routeData });
+    assert.equal(response.status, 200, path);
+    await response.text();
+    return { renderer: rendererOf(routeData, true), acquired: pool.getStats().acquireNew - before };
+  };
+  const mdx = await render('/probe?token=x');
+  assert.equal(mdx.renderer, 'queue');
+  assert.ok(mdx.acquired > 20, `MDX page went through the queue renderer (${mdx.acquired} nodes)`);
+  const astro = await render('/probe-astro?token=x');
+  assert.equal(astro.renderer, 'recursive');
+  assert.equal(astro.acquired, 0, '.astro page took the recursive path');
+});

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import type { RunningOrigin } from '../../src/standalone.ts';
+import { DEMO_BUILD, startTestOrigin } from '../helpers/origin.ts';
+
+let origin: RunningOrigin;
+let asset: string;
+before(async () => {
+  origin = await startTestOrigin();
+  const file = readdirSync(path.join(DEMO_BUILD, 'client/_astro')).find((f) => f.endsWith('.js'));
+  assert.ok(file, 'the demo build has a hashed script in /_astro/ (the island)');
+  asset = `/_astro/${file}`;
+});
+after(() => origin.close());
+
+/** Sends the path as written, without the normalisation fetch() applies. */
+function rawGet(rawPath: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const { hostname, port } = new URL(origin.url);
+    httpRequest({ hostname, port, path: rawPath, method: 'GET' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+test('hashed /_astro/ files are immutable for a year', async () => {
+  const res = await fetch(origin.url + asset);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+  assert.match(res.headers.get('content-type') ?? '', /javascript/);
+});
+
+test('other static files revalidate', async () => {
+  const res = await fetch(origin.url + '/about/');
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('cache-control') ?? '', /must-revalidate/);
+});
+
+test('ETag revalidation answers 304', async () => {
+  const first = await fetch(origin.url + asset);
+  const etag = first.headers.get('etag');
+  assert.ok(etag);
+  const again = await fetch(origin.url + asset, { headers: { 'if-none-match': etag } });
+  assert.equal(again.status, 304);
+});
+
+test('Range requests get 206 with the asked bytes', async () => {
+  const res = await fetch(origin.url + asset, { headers: { range: 'bytes=0-9' } });
+  assert.equal(res.status, 206);
+  assert.equal((await res.arrayBuffer()).byteLength, 10);
+  assert.match(res.headers.get('content-range') ?? '', /^bytes 0-9\//);
+});
+
+test('HEAD on a static file has headers, no body', async () => {
+  const res = await fetch(origin.url + asset, { method: 'HEAD' });
+  assert.equal(res.status, 200);
+  assert.ok(Number(res.headers.get('content-length')) > 0);
+  assert.equal((await res.arrayBuffer()).byteLength, 0);
+});
+
+test('path traversal never reaches the filesystem outside the client dir', async () => {
+  const attempts = [
+    '/../../../../etc/passwd',
+    '/_astro/../../../../etc/passwd',
+    '/..%2f..%2f..%2f..%2fetc%2fpasswd',
+    '/_astro/..%2f..%2f..%2fserver%2fentry.mjs',
+    '/_astro/..%5c..%5c..%5cetc%5cpasswd',
+    '/%2e%2e/%2e%2e/%2e%2e/etc/passwd',
+    '/_astro/%252e%252e/%252e%252e/etc/passwd',
+    '/..;/..;/etc/passwd',
+    '/server/entry.mjs',
+    '/_astro/../server/entry.mjs',
+  ];
+  for (const attempt of attempts) {
+    const { status, body } = await rawGet(attempt);
+    assert.ok(status >= 400 && status < 500, `${attempt} → ${status}`);
+    assert.doesNotMatch(body, /root:x:0:0|createApp|export \{/, `${attempt} leaked a file`);
+  }
+  assert.equal((await fetch(origin.url + asset)).status, 200);
+});
