@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { spawnOrigin } from './helpers/origin.ts';
+
+test('one JSON log line per request, with request id, route pattern and duration', async () => {
+  const origin = await spawnOrigin({ LOG_LEVEL: 'info' });
+  try {
+    await fetch(origin.url + '/probe?token=logged', { headers: { 'x-request-id': 'log-test-1' } });
+    await fetch(origin.url + '/nope/at/all');
+    await new Promise((r) => setTimeout(r, 200));
+  } finally {
+    assert.equal(await origin.stop(), 0);
+  }
+  const lines = origin
+    .output()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const mine = lines.filter((l) => l.reqId === 'log-test-1');
+  assert.equal(mine.length, 1, `lines for the request: ${JSON.stringify(mine)}`);
+  const [line] = mine;
+  assert.equal(line!.route, '/probe');
+  assert.equal(line!.statusCode, 200);
+  assert.equal(line!.method, 'GET');
+  assert.equal(typeof line!.durationMs, 'number');
+  assert.ok(lines.some((l) => l.route === '(unmatched)' && l.statusCode === 404));
+  assert.ok(!lines.some((l) => l.msg === 'incoming request'), 'no second line per request');
+});
