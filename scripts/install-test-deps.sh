@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System packages the tests need, from Debian: Chromium (the browser test), Prometheus and
-# promtool (metrics and dashboard checks), GNU time (max RSS in benchmarks). Idempotent:
-# installs only what is missing; needs root (or sudo) the first time.
+# promtool (metrics, alert and dashboard checks), GNU time (max RSS in benchmarks).
+# Idempotent and quiet: installs only what is missing. Needs root (or sudo) the first time.
 set -euo pipefail
 declare -A wanted=([chromium]=/usr/bin/chromium [prometheus]=/usr/bin/promtool [time]=/usr/bin/time)
 missing=()
@@ -9,13 +9,29 @@ for pkg in "${!wanted[@]}"; do
   [ -x "${wanted[$pkg]}" ] || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "install-test-deps: run as root (or install sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
 echo "install-test-deps: installing ${missing[*]} from Debian (apt-get)…" >&2
-sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
+
+# Debian's prometheus package would start a system service on :9090; the tests run their own
+# Prometheus on free loopback ports. A temporary policy-rc.d keeps services from starting.
+policy=/usr/sbin/policy-rc.d
+added_policy=""
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod 755 "$policy"
+  added_policy=1
+fi
+cleanup() { if [ -n "$added_policy" ]; then $sudo rm -f "$policy"; fi; }
+trap cleanup EXIT
+
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian's prometheus package starts a system service on :9090; the tests run their own.
-if [[ " ${missing[*]} " == *" prometheus "* ]]; then
-  $sudo systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
-  pkill -x prometheus >/dev/null 2>&1 || true
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi

@@ -21,7 +21,7 @@ export const FILES = {
   dashboardProviders: at('grafana/provisioning/dashboards'),
   dashboardsDir: at('grafana/dashboards'),
   rulesUnitTests: at('test/stack/alerts.promtool.yml'),
-  installPrometheus: at('scripts/install-prometheus.sh'),
+  installPrometheus: at('scripts/install-test-deps.sh'),
 };
 
 export const PROMETHEUS = '/usr/bin/prometheus';
@@ -44,7 +44,7 @@ export function ensurePrometheusInstalled(): void {
   if (existsSync(PROMETHEUS) && existsSync(PROMTOOL)) return;
   const result = spawnSync('bash', [FILES.installPrometheus], { stdio: 'inherit', timeout: 600_000 });
   if (result.status !== 0 || !existsSync(PROMETHEUS) || !existsSync(PROMTOOL)) {
-    throw new Error(`scripts/install-prometheus.sh failed (status ${result.status}); prometheus and promtool are required`);
+    throw new Error(`scripts/install-test-deps.sh failed (status ${result.status}); prometheus and promtool are required`);
   }
 }
 
@@ -220,25 +220,32 @@ export function copyOperands(args: string): { flags: Record<string, string>; sou
   return { flags, sources: words, dest };
 }
 
+/** A .dockerignore pattern as a RegExp: `*` and `?` stay within a segment, `**` spans any. */
+function dockerignoreRegExp(pattern: string): RegExp {
+  let source = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const char = pattern[i] as string;
+    if (pattern.startsWith('**/', i)) {
+      source += '(?:.*/)?';
+      i += 2;
+    } else if (pattern.startsWith('**', i)) {
+      source += '.*';
+      i += 1;
+    } else if (char === '*') source += '[^/]*';
+    else if (char === '?') source += '[^/]';
+    else source += char.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${source}$`);
+}
+
 /** Whether .dockerignore keeps `relativePath` out of the build context (last match wins). */
 export function dockerIgnored(relativePath: string, patterns: string[]): boolean {
   let ignored = false;
   const parts = relativePath.split('/');
   for (const raw of patterns) {
     const negated = raw.startsWith('!');
-    const pattern = (negated ? raw.slice(1) : raw).replace(/^\/+|\/+$/g, '');
-    const regex = new RegExp(
-      `^${pattern
-        .split('/')
-        .map((segment) =>
-          segment === '**'
-            ? '(?:.*)'
-            : segment.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'),
-        )
-        .join('/')
-        .replace(/\(\?:\.\*\)\//g, '(?:.*/)?')}$`,
-    );
-    // A pattern matches the path or any of its parent directories.
+    const regex = dockerignoreRegExp((negated ? raw.slice(1) : raw).replace(/^\/+|\/+$/g, ''));
+    // A pattern matches the path itself or one of its parent directories.
     for (let i = 1; i <= parts.length; i++) {
       if (regex.test(parts.slice(0, i).join('/'))) {
         ignored = !negated;
