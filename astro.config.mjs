@@ -6,7 +6,8 @@ import origin from './src/adapter/index.ts';
 export default defineConfig({
   output: 'server',
   adapter: origin(),
-  integrations: [mdx()],
+  // gfm: Astro 6.4 no longer turns GitHub-flavoured Markdown (tables…) on for MDX by default.
+  integrations: [mdx({ gfm: true })],
   experimental: {
     queuedRendering: { enabled: true },
   },

@@ -23,11 +23,14 @@ const schema = {
     REQUEST_TIMEOUT_MS: { type: 'integer', default: 30_000, minimum: 1 },
     MAX_CONNECTIONS: { type: 'integer', default: 0, minimum: 0 },
     MAX_HEADER_BYTES: { type: 'integer', default: 16_384, minimum: 1024 },
+    MAX_URL_BYTES: { type: 'integer', default: 8192, minimum: 256 },
+    MAX_HEADERS_COUNT: { type: 'integer', default: 100, minimum: 8, maximum: 2000 },
     SHUTDOWN_TIMEOUT_MS: { type: 'integer', default: 10_000, minimum: 1 },
     MAX_EVENT_LOOP_DELAY_MS: { type: 'integer', default: 1000, minimum: 0 },
     MAX_EVENT_LOOP_UTILIZATION: { type: 'number', default: 0, minimum: 0, maximum: 1 },
     MAX_HEAP_USED_BYTES: { type: 'integer', default: 0, minimum: 0 },
     MAX_RSS_BYTES: { type: 'integer', default: 0, minimum: 0 },
+    OVERLOAD_RETRY_AFTER_SECONDS: { type: 'integer', default: 10, minimum: 1, maximum: 3600 },
     WORKERS: { type: 'string', default: '1', pattern: '^(auto|[1-9][0-9]*)$' },
   },
 } as const;
@@ -49,11 +52,14 @@ export interface Config {
   REQUEST_TIMEOUT_MS: number;
   MAX_CONNECTIONS: number;
   MAX_HEADER_BYTES: number;
+  MAX_URL_BYTES: number;
+  MAX_HEADERS_COUNT: number;
   SHUTDOWN_TIMEOUT_MS: number;
   MAX_EVENT_LOOP_DELAY_MS: number;
   MAX_EVENT_LOOP_UTILIZATION: number;
   MAX_HEAP_USED_BYTES: number;
   MAX_RSS_BYTES: number;
+  OVERLOAD_RETRY_AFTER_SECONDS: number;
   WORKERS: string;
 }
 
@@ -83,6 +89,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (config.HEADERS_TIMEOUT_MS > config.REQUEST_TIMEOUT_MS) {
     throw new ConfigError(
       `Invalid configuration: HEADERS_TIMEOUT_MS (${config.HEADERS_TIMEOUT_MS}) must not exceed REQUEST_TIMEOUT_MS (${config.REQUEST_TIMEOUT_MS}); Node refuses that combination.`,
+    );
+  }
+  if (config.MAX_URL_BYTES > config.MAX_HEADER_BYTES) {
+    throw new ConfigError(
+      `Invalid configuration: MAX_URL_BYTES (${config.MAX_URL_BYTES}) must not exceed MAX_HEADER_BYTES (${config.MAX_HEADER_BYTES}): the request line counts towards the head, so a longer URL would get 431 before the 414 check. Raise MAX_HEADER_BYTES or lower MAX_URL_BYTES.`,
     );
   }
   return config;

@@ -2,9 +2,6 @@
 // origin, runs the island's script from /_astro/ and clicks it.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
 import type { RunningOrigin } from '../src/standalone.ts';
@@ -13,12 +10,10 @@ import { startTestOrigin } from './helpers/origin.ts';
 const CHROMIUM = '/usr/bin/chromium';
 let origin: RunningOrigin;
 let browser: Browser;
-let profile: string;
 
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: run bash scripts/install-test-deps.sh`);
   origin = await startTestOrigin();
-  profile = await mkdtemp(path.join(tmpdir(), 'origin-chromium-'));
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -29,14 +24,12 @@ before(async () => {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
-      `--user-data-dir=${profile}`,
     ],
   });
 });
 after(async () => {
   await browser?.close();
   await origin?.close();
-  if (profile) await rm(profile, { recursive: true, force: true });
 });
 
 test('the island on an MDX page hydrates from /_astro/ and counts clicks', async () => {

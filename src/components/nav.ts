@@ -30,7 +30,7 @@ export const NAV: NavSection[] = [
       { href: '/docs/architecture/rendering-modes', title: 'Queue and recursive rendering' },
       { href: '/docs/architecture/streaming', title: 'Streaming and buffering' },
       { href: '/docs/architecture/static-assets', title: 'Static assets and /_astro' },
-      { href: '/docs/architecture/interactive-islands', title: 'Interactive islands' },
+      { href: '/docs/interactive-islands', title: 'Interactive islands' },
     ],
   },
   {
