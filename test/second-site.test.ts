@@ -40,3 +40,18 @@ test('its MDX page goes through the queue renderer', async () => {
   const fresh = Number(/astro_queue_pool_acquires_total\{source="new"\} (\d+)/.exec(metrics)?.[1]);
   assert.ok(fresh > 0, 'queue nodes were acquired');
 });
+
+test('X-Forwarded-* are trusted for a host in security.allowedDomains, and only then', async () => {
+  const whoami = async (headers: Record<string, string>) =>
+    (await (await fetch(origin.url + '/api/whoami', { headers })).json()) as { url: string; clientAddress: string };
+  const trusted = await whoami({
+    'x-forwarded-host': 'cdn.example.com',
+    'x-forwarded-proto': 'https',
+    'x-forwarded-for': '203.0.113.9, 10.0.0.1',
+  });
+  assert.equal(trusted.url, 'https://cdn.example.com/api/whoami');
+  assert.equal(trusted.clientAddress, '203.0.113.9');
+  const spoofed = await whoami({ 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.9' });
+  assert.doesNotMatch(spoofed.url, /evil\.example/);
+  assert.match(spoofed.clientAddress, /127\.0\.0\.1$/);
+});

@@ -1,0 +1,66 @@
+// The short concurrency-safety run inside `npm test`: every pool policy against the real
+// origin (real build, real sockets), 200 connections, a fixed number of requests each; fails
+// on any violation, error, timeout or non-2xx. The first test proves the check can fail: a
+// deliberately leaky server must be caught. (npm run load runs the long version.)
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import { before, describe, test } from 'node:test';
+import { POOL_POLICIES } from '../../src/config.ts';
+import { ensureBuild } from '../../load/lib/build.ts';
+import { PROBE_TOKEN_COUNT } from '../../load/lib/probe.ts';
+import { runProbe, runSafety } from '../../load/lib/safety-run.ts';
+
+const CONNECTIONS = 200;
+const REQUESTS_PER_POLICY = 2400;
+
+/** A server with the classic bug: per-request state in a module-level variable. */
+async function leakyServer() {
+  let current = '';
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    current = url.searchParams.get('token') ?? String(req.headers['x-probe-token'] ?? 'none');
+    const spans: string[] = [];
+    for (let i = 0; i < PROBE_TOKEN_COUNT; i++) {
+      await new Promise((r) => setTimeout(r, Math.random() * 2));
+      spans.push(`<span class="probe-token" data-i="${i}">${current}</span>`);
+    }
+    res.setHeader('content-type', 'text/html');
+    res.end(`<!doctype html><main>${spans.join('\n')}</main>`);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) };
+}
+
+describe('concurrency safety (short run)', { timeout: 120_000 }, () => {
+  before(async () => {
+    await ensureBuild('demo');
+  });
+
+  test('the probe catches a server that mixes up requests', async () => {
+    const leaky = await leakyServer();
+    try {
+      const result = await runProbe({ url: leaky.url, connections: 50, amount: 500 });
+      assert.equal(result.counts.verified, 500);
+      assert.ok(result.counts.violating > 0, 'a leaky server must produce violations');
+      assert.ok((result.counts.byKind['foreign-token'] ?? 0) > 0, JSON.stringify(result.counts.byKind));
+      assert.ok(result.problems.some((p) => p.includes('violated the probe')));
+    } finally {
+      await leaky.close();
+    }
+  });
+
+  for (const policy of POOL_POLICIES) {
+    test(`POOL_POLICY=${policy}: ${REQUESTS_PER_POLICY} requests over ${CONNECTIONS} connections, each sees only its own token`, async () => {
+      const result = await runSafety({ policy, connections: CONNECTIONS, amount: REQUESTS_PER_POLICY });
+      assert.deepEqual(result.problems, []);
+      assert.equal(result.counts.verified, REQUESTS_PER_POLICY);
+      assert.equal(result.counts.violating, 0);
+      // Both probe pages (queue renderer and recursive renderer) were exercised.
+      assert.equal(result.counts.byPath['/probe'], REQUESTS_PER_POLICY / 2);
+      assert.equal(result.counts.byPath['/probe-astro'], REQUESTS_PER_POLICY / 2);
+    });
+  }
+});
