@@ -1,0 +1,138 @@
+// Reads our origin's /metrics (Prometheus text format) into the numbers the scenarios report:
+// the same series a user's Prometheus scrapes.
+
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+const LINE = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/;
+const LABEL = /([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"/g;
+
+export function parsePrometheus(text: string): Sample[] {
+  const samples: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = LINE.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const [, key, value] of (m[2] ?? '').matchAll(LABEL)) labels[key!] = value!;
+    samples.push({ name: m[1]!, labels, value: Number(m[3]) });
+  }
+  return samples;
+}
+
+/** Sum of every sample of `name` whose labels include `labels`; NaN when there is none. */
+export function pick(samples: readonly Sample[], name: string, labels: Record<string, string> = {}): number {
+  let total = NaN;
+  for (const s of samples) {
+    if (s.name !== name) continue;
+    if (!Object.entries(labels).every(([k, v]) => s.labels[k] === v)) continue;
+    total = (Number.isNaN(total) ? 0 : total) + s.value;
+  }
+  return total;
+}
+
+export async function scrape(metricsUrl: string): Promise<Sample[]> {
+  const res = await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) });
+  if (!res.ok) throw new Error(`GET ${metricsUrl}: ${res.status}`);
+  return parsePrometheus(await res.text());
+}
+
+/** The process and pool figures of one scrape (counters are totals since start). */
+export interface Snapshot {
+  at: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  externalBytes: number;
+  minorFaults: number;
+  majorFaults: number;
+  voluntaryCs: number;
+  involuntaryCs: number;
+  cpuSeconds: number;
+  poolReused: number;
+  poolNew: number;
+  poolAvailable: number;
+  httpRequests: number;
+  eventLoopUtilization: number;
+}
+
+export function toSnapshot(samples: readonly Sample[], at = Date.now()): Snapshot {
+  return {
+    at,
+    rssBytes: pick(samples, 'process_resident_memory_bytes'),
+    heapUsedBytes: pick(samples, 'nodejs_heap_size_used_bytes'),
+    heapTotalBytes: pick(samples, 'nodejs_heap_size_total_bytes'),
+    externalBytes: pick(samples, 'nodejs_external_memory_bytes'),
+    minorFaults: pick(samples, 'process_page_faults_total', { type: 'minor' }),
+    majorFaults: pick(samples, 'process_page_faults_total', { type: 'major' }),
+    voluntaryCs: pick(samples, 'process_context_switches_total', { type: 'voluntary' }),
+    involuntaryCs: pick(samples, 'process_context_switches_total', { type: 'involuntary' }),
+    cpuSeconds: pick(samples, 'process_cpu_seconds_total'),
+    poolReused: pick(samples, 'astro_queue_pool_acquires_total', { source: 'reused' }),
+    poolNew: pick(samples, 'astro_queue_pool_acquires_total', { source: 'new' }),
+    poolAvailable: pick(samples, 'astro_queue_pool_available_nodes'),
+    httpRequests: pick(samples, 'http_request_duration_seconds_count'),
+    eventLoopUtilization: pick(samples, 'nodejs_eventloop_utilization'),
+  };
+}
+
+export async function snapshot(metricsUrl: string): Promise<Snapshot> {
+  return toSnapshot(await scrape(metricsUrl));
+}
+
+/** What happened between two snapshots: counter deltas, and the later gauges. */
+export interface Delta {
+  seconds: number;
+  minorFaults: number;
+  majorFaults: number;
+  voluntaryCs: number;
+  involuntaryCs: number;
+  cpuSeconds: number;
+  poolReused: number;
+  poolNew: number;
+  /** Share of node acquires served from the pool in the interval; NaN when there were none. */
+  poolHitRatio: number;
+  httpRequests: number;
+}
+
+export function delta(before: Snapshot, after: Snapshot): Delta {
+  const d = (k: keyof Snapshot) => after[k] - before[k];
+  const reused = d('poolReused');
+  const fresh = d('poolNew');
+  return {
+    seconds: (after.at - before.at) / 1000,
+    minorFaults: d('minorFaults'),
+    majorFaults: d('majorFaults'),
+    voluntaryCs: d('voluntaryCs'),
+    involuntaryCs: d('involuntaryCs'),
+    cpuSeconds: d('cpuSeconds'),
+    poolReused: reused,
+    poolNew: fresh,
+    poolHitRatio: reused + fresh > 0 ? reused / (reused + fresh) : NaN,
+    httpRequests: d('httpRequests'),
+  };
+}
+
+/** Scrapes every `intervalMs` until stopped; returns the series (failed scrapes are skipped). */
+export function startSampler(metricsUrl: string, intervalMs: number): { stop(): Promise<Snapshot[]> } {
+  const series: Snapshot[] = [];
+  let pending: Promise<void> = Promise.resolve();
+  const tick = () => {
+    pending = snapshot(metricsUrl).then(
+      (s) => void series.push(s),
+      () => {},
+    );
+  };
+  tick();
+  const timer = setInterval(tick, intervalMs);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await pending;
+      return series;
+    },
+  };
+}

@@ -1,0 +1,183 @@
+// Starts servers as child processes on free 127.0.0.1 ports, waits until they answer, and
+// stops them with SIGTERM. Every child's output goes to reports/logs/<name>-<port>.log.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { ROOT, reportsDir } from './paths.ts';
+
+export const HOST = '127.0.0.1';
+
+/** A free TCP port on 127.0.0.1: bind port 0, read it, close. */
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, HOST);
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+export interface Server {
+  name: string;
+  /** http://127.0.0.1:PORT */
+  url: string;
+  /** http://127.0.0.1:PORT/metrics, for our origin with metrics on. */
+  metricsUrl: string | undefined;
+  child: ChildProcess;
+  logFile: string;
+  /** The last `bytes` of the log. */
+  log(bytes?: number): string;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code (null when killed). */
+  stop(graceMs?: number): Promise<number | null>;
+}
+
+const running = new Set<Server>();
+process.once('exit', () => {
+  for (const server of running) server.child.kill('SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void Promise.all([...running].map((s) => s.stop(2000))).finally(() => process.exit(130));
+  });
+}
+
+export interface SpawnOptions {
+  name: string;
+  /** Node script, relative to the repository root. */
+  script: string;
+  args?: string[];
+  nodeArgs?: string[];
+  env: Record<string, string>;
+  port: number;
+  /** Path polled until it answers `ready(status)`. */
+  readyPath: string;
+  ready?: (status: number) => boolean;
+  metricsUrl?: string;
+  timeoutMs?: number;
+}
+
+/** Spawns `node [nodeArgs] script [args]` and resolves once readyPath answers. */
+export async function spawnServer(o: SpawnOptions): Promise<Server> {
+  const logFile = path.join(reportsDir('logs'), `${o.name.replace(/[^\w.-]+/g, '_')}-${o.port}.log`);
+  const fd = openSync(logFile, 'w');
+  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), o.script, ...(o.args ?? [])], {
+    cwd: ROOT,
+    env: { ...inheritedEnv(), ...o.env },
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  const url = `http://${HOST}:${o.port}`;
+  const log = (bytes = 4000) => {
+    const text = readFileSync(logFile, 'utf8');
+    return text.slice(-bytes);
+  };
+  let exited: Promise<number | null> | undefined;
+  const server: Server = {
+    name: o.name,
+    url,
+    metricsUrl: o.metricsUrl,
+    child,
+    logFile,
+    log,
+    stop(graceMs = 15_000) {
+      exited ??= (async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          const done = once(child, 'exit');
+          child.kill('SIGTERM');
+          const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+          await done;
+          clearTimeout(timer);
+        }
+        running.delete(server);
+        return child.exitCode;
+      })();
+      return exited;
+    },
+  };
+  running.add(server);
+  const ready = o.ready ?? ((status: number) => status === 200);
+  const deadline = Date.now() + (o.timeoutMs ?? 30_000);
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      running.delete(server);
+      throw new Error(`${o.name} exited (${child.exitCode ?? child.signalCode}) before it was ready; log ${logFile}:\n${log()}`);
+    }
+    const status = await fetch(url + o.readyPath, { signal: AbortSignal.timeout(2000) }).then(
+      async (r) => (await r.arrayBuffer(), r.status),
+      () => 0,
+    );
+    if (status && ready(status)) return server;
+    if (Date.now() > deadline) {
+      await server.stop(1000);
+      throw new Error(`${o.name} not ready within ${o.timeoutMs ?? 30_000} ms; log ${logFile}:\n${log()}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Our environment minus the scenarios' own LOAD_* options and npm's noise. */
+function inheritedEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith('LOAD_') && !k.startsWith('npm_')) env[k] = v;
+  }
+  return env;
+}
+
+export interface OriginOptions {
+  name?: string;
+  /** Build directory, relative to the root (default dist). */
+  buildDir?: string;
+  /** Extra origin environment (POOL_POLICY, METRICS_ENABLED, WORKERS…). */
+  env?: Record<string, string>;
+  nodeArgs?: string[];
+  /** Keep the origin's load shedding (503 past its overload limits); off by default here. */
+  shedding?: boolean;
+}
+
+/**
+ * Load shedding off: the scenarios measure capacity and isolation, and a 503 answered at once
+ * would both fail the safety check and inflate req/s. Overload behaviour has its own tests.
+ */
+export const NO_SHEDDING = { MAX_EVENT_LOOP_DELAY_MS: '0', MAX_EVENT_LOOP_UTILIZATION: '0', MAX_HEAP_USED_BYTES: '0', MAX_RSS_BYTES: '0' };
+
+/**
+ * Our origin: `node src/server.ts <buildDir>` with LOG_LEVEL=warn (no per-request log lines:
+ * the load generator shares the machine) and load shedding off, unless env says otherwise.
+ */
+export async function spawnOrigin({ name = 'origin', buildDir = 'dist', env = {}, nodeArgs = [], shedding = false }: OriginOptions = {}): Promise<Server> {
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const metricsOn = env.METRICS_ENABLED === undefined || /^(true|1)$/i.test(env.METRICS_ENABLED);
+  return spawnServer({
+    name,
+    script: 'src/server.ts',
+    args: [buildDir],
+    nodeArgs,
+    port,
+    env: { LOG_LEVEL: 'warn', ...(shedding ? {} : NO_SHEDDING), ...env, HOST, PORT: String(port), METRICS_HOST: HOST, METRICS_PORT: String(metricsPort) },
+    readyPath: '/readyz',
+    metricsUrl: metricsOn ? `http://${HOST}:${metricsPort}/metrics` : undefined,
+  });
+}
+
+/** The same site built with @astrojs/node (standalone): `node <buildDir>/server/entry.mjs`. */
+export async function spawnAstroNode({ name = '@astrojs/node', buildDir = 'dist-node', env = {}, nodeArgs = [] }: OriginOptions = {}): Promise<Server> {
+  const port = await freePort();
+  return spawnServer({
+    name,
+    script: path.join(buildDir, 'server', 'entry.mjs'),
+    nodeArgs,
+    port,
+    env: { ...env, HOST, PORT: String(port) },
+    readyPath: '/',
+    ready: (status) => status > 0 && status < 500,
+  });
+}
+
+/** Node flags that load the scenarios' preload (gc on SIGURG, optional exit on SIGTERM). */
+export function preloadArgs({ gc = false }: { gc?: boolean } = {}): string[] {
+  return [...(gc ? ['--expose-gc'] : []), '--import', path.join(ROOT, 'load', 'lib', 'preload.ts')];
+}

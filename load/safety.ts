@@ -1,0 +1,54 @@
+// npm run load — the concurrency-safety scenario, once per pool policy.
+// Every request carries a unique token; every response must show its own token exactly
+// PROBE_TOKEN_COUNT times and no other request's token. Exits 1 on any violation, error,
+// timeout or non-2xx response.
+import { POOL_POLICIES, type PoolPolicyName } from '../src/config.ts';
+import { buildDirFor } from './lib/build.ts';
+import { list, readOptions } from './lib/options.ts';
+import { PROBE_TOKEN_COUNT } from './lib/probe.ts';
+import { machineNote, writeReport } from './lib/report-file.ts';
+import { runSafety, type SafetyResult, safetyTable } from './lib/safety-run.ts';
+
+const opts = readOptions(
+  'npm run load',
+  { policies: POOL_POLICIES.join(','), connections: 200, amount: 20_000, duration: 0, build: true },
+  {
+    policies: 'pool policies to run, comma-separated',
+    connections: 'concurrent connections',
+    amount: 'requests per policy (0: use --duration)',
+    duration: 'seconds per policy when --amount is 0',
+    build: 'build dist/ first when missing or stale (--no-build to skip)',
+  },
+);
+
+const policies = list(opts.policies) as PoolPolicyName[];
+for (const p of policies) if (!POOL_POLICIES.includes(p)) throw new Error(`unknown policy ${p}`);
+const buildDir = await buildDirFor('origin', opts.build);
+
+console.log(
+  `Concurrency safety: ${policies.join(', ')}; ${opts.connections} connections; ` +
+    `${opts.amount ? `${opts.amount} requests` : `${opts.duration} s`} per policy; /probe and /probe-astro alternating, ` +
+    `token in query / header / both; each response must show its token ${PROBE_TOKEN_COUNT}× and no other.`,
+);
+const results: SafetyResult[] = [];
+for (const policy of policies) {
+  const result = await runSafety({ policy, connections: opts.connections, amount: opts.amount, duration: opts.duration, buildDir });
+  results.push(result);
+  console.log(`${policy}: ${result.problems.length === 0 ? 'PASS' : 'FAIL'} — ${result.counts.verified} responses checked`);
+  for (const problem of result.problems) console.log(`  ${problem}`);
+}
+
+const table = safetyTable(results, opts.connections);
+const failed = results.some((r) => r.problems.length > 0);
+const markdown = [
+  `# Concurrency safety (${new Date().toISOString()})`,
+  '',
+  table,
+  '',
+  `\\* The probe's async components sleep 0–3 ms each, so req/s is not a throughput figure. ${machineNote()}`,
+  ...results.flatMap((r) => r.problems.map((p) => `- ${r.policy}: ${p}`)),
+].join('\n');
+console.log(`\n${table}\n`);
+writeReport('safety', markdown, results);
+console.log(failed ? 'FAIL: concurrency-safety violations (see above)' : 'PASS: no violation, error, timeout or non-2xx response');
+process.exitCode = failed ? 1 : 0;
