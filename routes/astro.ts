@@ -5,6 +5,8 @@ import { queuedRenderingEnabled, rendererOf } from '../src/astro/astro-internals
 import { releaseWebRequest, renderChannel, sendWebResponse, toWebRequest, type RenderEvent } from '../src/astro/bridge.ts';
 import type { PoolPolicy } from '../src/astro/pool-policy.ts';
 import { createErrorPageFetch } from '../src/astro/error-pages.ts';
+import { requestContext } from '../src/plugins/faults.ts';
+import { ALLOWED_METHODS } from '../src/plugins/hardening.ts';
 
 export interface AstroRoutesOptions {
   build: LoadedBuild;
@@ -14,7 +16,7 @@ export interface AstroRoutesOptions {
 /** Route label for requests no Astro route matched (Astro renders its 404 page). */
 export const UNMATCHED_ROUTE = '(unmatched)';
 
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+const METHODS = [...ALLOWED_METHODS];
 
 const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { build, policy }) => {
   const { app } = build;
@@ -39,15 +41,18 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
       request.astroRoute = route;
       const renderer = routeData ? rendererOf(routeData, queueEnabled) : 'recursive';
       const started = performance.now();
-      const response = await policy.run(() =>
-        app.render(webRequest, {
-          routeData,
-          addCookieHeader: true,
-          clientAddress,
-          locals: { requestId: request.id, ...request.astroLocals },
-          prerenderedErrorPageFetch,
-        }),
-      );
+      const render = () =>
+        policy.run(() =>
+          app.render(webRequest, {
+            routeData,
+            addCookieHeader: true,
+            clientAddress,
+            locals: { requestId: request.id, ...request.astroLocals },
+            prerenderedErrorPageFetch,
+          }),
+        );
+      // The request id follows the render's promises only where that is cheap (faults.ts).
+      const response = await (requestContext ? requestContext.run(request.id, render) : render());
       const published = renderChannel.hasSubscribers
         ? () => renderChannel.publish({ route, renderer, seconds: (performance.now() - started) / 1000 } satisfies RenderEvent)
         : undefined;

@@ -1,4 +1,14 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * Counts one exchange in the HTTP metrics. Set by the metrics plugin; called by its
+     * onRequest hook, and by paths that bypass the hooks (Fastify's frameworkErrors).
+     */
+    observeHttp?: (request: FastifyRequest, reply: FastifyReply) => void;
+  }
+}
 import { Gauge, Histogram, type Registry } from 'prom-client';
 
 /** Status label for a response the client closed before it was complete (nginx's convention). */
@@ -22,7 +32,7 @@ export function registerHttpMetrics(registry: Registry, fastify: FastifyInstance
     help: 'Requests received and not yet answered or abandoned.',
     registers: [registry],
   });
-  fastify.addHook('onRequest', (request, reply, done) => {
+  const observe = (request: FastifyRequest, reply: FastifyReply) => {
     inFlight.inc();
     reply.raw.once('close', () => {
       inFlight.dec();
@@ -35,6 +45,10 @@ export function registerHttpMetrics(registry: Registry, fastify: FastifyInstance
         reply.elapsedTime / 1000,
       );
     });
+  };
+  fastify.observeHttp = observe;
+  fastify.addHook('onRequest', (request, reply, done) => {
+    observe(request, reply);
     done();
   });
 }

@@ -5,7 +5,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
  * The seed study's process metrics (page faults, context switches) plus event-loop
  * utilisation, read from process.resourceUsage() and perf_hooks at scrape time.
  */
-export function registerProcessMetrics(registry: Registry): void {
+export function registerProcessMetrics(registry: Registry, labels: Record<string, string> = {}): void {
   new Counter({
     name: 'process_page_faults_total',
     help: 'Page faults of this process: minor (no disk I/O) and major (needed disk I/O).',
@@ -34,10 +34,11 @@ export function registerProcessMetrics(registry: Registry): void {
   new Gauge({
     name: 'nodejs_eventloop_utilization',
     help: 'Share of time the event loop was busy since the previous scrape (0..1).',
+    labelNames: Object.keys(labels),
     registers: [registry],
     collect() {
       const now = performance.eventLoopUtilization();
-      this.set(performance.eventLoopUtilization(now, last).utilization);
+      this.set(labels, performance.eventLoopUtilization(now, last).utilization);
       last = now;
     },
   });
