@@ -1,20 +1,68 @@
 #!/usr/bin/env node
-// Process entry: configuration → origin → graceful shutdown on SIGTERM/SIGINT.
+// Process entry: configuration → origin (or, with WORKERS > 1, a primary that forks workers)
+// → graceful shutdown on SIGTERM/SIGINT.
 // Usage: astro-fastify-origin [build-dir]   (or BUILD_DIR=…; default ./dist)
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import closeWithGrace from 'close-with-grace';
-import { ConfigError, loadConfig } from './config.ts';
-import { startOrigin } from './standalone.ts';
+import { runPrimary, SHUTDOWN_MESSAGE, WORKER_READY_MESSAGE, WORKER_SLOT_ENV } from './cluster.ts';
+import { type Config, ConfigError, loadConfig, workerCount } from './config.ts';
+import { requestContext } from './plugins/faults.ts';
+import { type RunningOrigin, startOrigin } from './standalone.ts';
 
 async function main(): Promise<void> {
   const env = { ...process.env };
   if (process.argv[2]) env.BUILD_DIR = process.argv[2];
   const config = loadConfig(env);
-  const origin = await startOrigin(config);
-  closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS }, async ({ signal, err }) => {
-    if (err) origin.app.log.error({ err }, 'shutting down after an uncaught error');
-    else origin.app.log.info({ signal }, 'shutting down: draining in-flight requests');
-    await origin.close();
+  const workers = workerCount(config, availableParallelism());
+  if (cluster.isPrimary && workers > 1) {
+    await runPrimary(config, workers);
+    return;
+  }
+  // WORKERS=1: this process serves, no primary. WORKERS>1: this is one of the workers.
+  const workerSlot = cluster.isWorker ? (process.env[WORKER_SLOT_ENV] ?? String(cluster.worker?.id)) : undefined;
+  const origin = await startOrigin(config, { workerSlot });
+  handleFaultsAndSignals(origin, config, workerSlot !== undefined);
+  if (workerSlot !== undefined) process.send?.({ type: WORKER_READY_MESSAGE });
+}
+
+function handleFaultsAndSignals(origin: RunningOrigin, config: Config, isWorker: boolean): void {
+  const log = origin.app.log;
+  // A promise rejected with nobody handling it (a fire-and-forget fetch in a component...):
+  // Node's default would kill the process and every request in it. Log it and keep serving,
+  // as @astrojs/node does. The request id is there where AsyncLocalStorage is cheap (faults.ts).
+  process.on('unhandledRejection', (reason) => {
+    log.error(
+      { err: reason, reqId: requestContext?.getStore() },
+      'unhandled promise rejection: a promise was rejected and nothing handled it; the origin keeps serving. Await it or add .catch() where the stack points',
+    );
   });
+  // Signals and uncaught exceptions: drain, then exit (0 when drained in time). An uncaught
+  // exception leaves the process in an unknown state: it drains and exits 1, and the cluster
+  // primary (or the orchestrator) starts a fresh one.
+  const grace = closeWithGrace(
+    {
+      // Our drain gives up at SHUTDOWN_TIMEOUT_MS and cuts what is left; this is the backstop.
+      delay: config.SHUTDOWN_TIMEOUT_MS + 5000,
+      skip: ['unhandledRejection'],
+      logger: { error: (detail: unknown) => log.error(detail instanceof Error ? { err: detail } : { detail }, 'shutdown') },
+    },
+    async ({ signal, err, manual }) => {
+      if (err) log.error({ err }, 'uncaught exception: draining and exiting with 1');
+      else log.info({ signal: signal ?? (manual ? 'primary' : undefined) }, 'shutting down: draining in-flight requests');
+      const { forced } = await origin.close();
+      if (forced) throw new Error(`shutdown: in-flight requests were cut after SHUTDOWN_TIMEOUT_MS=${config.SHUTDOWN_TIMEOUT_MS}`);
+    },
+  );
+  if (isWorker) {
+    // The primary asks over IPC rather than with a signal: on Ctrl-C the terminal signals every
+    // process of the group too, and close-with-grace treats a second signal as "exit 1 now".
+    process.on('message', (message: { type?: string }) => {
+      if (message?.type === SHUTDOWN_MESSAGE) void grace.close();
+    });
+    // The primary is gone (killed): nobody will restart us or route to us; drain and exit.
+    process.once('disconnect', () => void grace.close());
+  }
 }
 
 main().catch((err: unknown) => {

@@ -1,49 +1,123 @@
+import { Server as NetServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { buildApp } from './app.ts';
 import { loadBuild } from './astro/load-build.ts';
 import type { Config } from './config.ts';
 import { createRegistry, instrument, startMetricsListener } from './metrics/index.ts';
+import { answerMetricsRequests } from './metrics/cluster.ts';
 
 export interface RunningOrigin {
   app: FastifyInstance;
   /** e.g. http://127.0.0.1:4321 */
   url: string;
-  /** e.g. http://127.0.0.1:9464/metrics; undefined when METRICS_ENABLED=false. */
+  /** e.g. http://127.0.0.1:9464/metrics; undefined when METRICS_ENABLED=false or in a cluster worker. */
   metricsUrl: string | undefined;
-  /** Flips readiness to 503, stops accepting, lets in-flight requests finish, closes. */
-  close(): Promise<void>;
+  /**
+   * Graceful shutdown: readiness turns 503, the listener closes (new connections are refused),
+   * requests in flight finish and every response closes its connection, idle keep-alive
+   * connections are closed, then the app. Resolves { forced: true } if connections were still
+   * busy after SHUTDOWN_TIMEOUT_MS and had to be cut.
+   */
+  close(): Promise<{ forced: boolean }>;
 }
 
+export interface StartOptions {
+  logger?: FastifyServerOptions['logger'];
+  /**
+   * Set in a cluster worker (WORKERS > 1): the worker's slot, 0..WORKERS-1. The worker does
+   * not open the metrics listener (the primary serves aggregated metrics), and its pool and
+   * event-loop series carry worker="<slot>".
+   */
+  workerSlot?: string;
+}
+
+/**
+ * Idle keep-alive connections are closed this long after draining starts (at most a quarter
+ * of SHUTDOWN_TIMEOUT_MS). Closing them at once races clients that are sending a request on
+ * them at that moment; a busy client gets its next response with Connection: close before
+ * this, and one idle this long is not about to send.
+ */
+export const IDLE_GRACE_MS = 1000;
+
 /** Loads the Astro build, builds the app and listens: one process serving one build. */
-export async function startOrigin(
-  config: Config,
-  { logger }: { logger?: FastifyServerOptions['logger'] } = {},
-): Promise<RunningOrigin> {
+export async function startOrigin(config: Config, { logger, workerSlot }: StartOptions = {}): Promise<RunningOrigin> {
   const build = await loadBuild(config.BUILD_DIR);
   const registry = config.METRICS_ENABLED ? createRegistry() : undefined;
-  const app = await buildApp({ config, build, logger, plugins: registry ? [instrument(registry)] : [] });
-  if (config.MAX_CONNECTIONS > 0) app.server.maxConnections = config.MAX_CONNECTIONS;
+  const perProcess: Record<string, string> = workerSlot === undefined ? {} : { worker: workerSlot };
+  const app = await buildApp({
+    config,
+    build,
+    logger,
+    plugins: registry ? [instrument(registry, { perProcess })] : [],
+    requestIdPrefix: workerSlot === undefined ? undefined : `w${workerSlot}-`,
+  });
+  if (config.MAX_CONNECTIONS > 0) {
+    // Past the limit Node closes new connections at once (a load balancer retries them on
+    // another instance). Say so, at most every 10 s.
+    app.server.maxConnections = config.MAX_CONNECTIONS;
+    let warned = 0;
+    app.server.on('drop', () => {
+      if (Date.now() - warned < 10_000) return;
+      warned = Date.now();
+      app.log.warn({ maxConnections: config.MAX_CONNECTIONS }, 'connection refused: MAX_CONNECTIONS connections are open (raise it, or add workers or instances)');
+    });
+  }
   await app.listen({ host: config.HOST, port: config.PORT });
-  const metrics = registry
-    ? await startMetricsListener(registry, { host: config.METRICS_HOST, port: config.METRICS_PORT, logger: app.log })
-    : undefined;
+  let metrics: Awaited<ReturnType<typeof startMetricsListener>> | undefined;
+  if (registry && workerSlot !== undefined) answerMetricsRequests(registry);
+  else if (registry) metrics = await startMetricsListener(registry, { host: config.METRICS_HOST, port: config.METRICS_PORT, logger: app.log });
   app.lifecycle.ready = true;
-  app.log.info({ poolPolicy: app.poolPolicy.name, poolCapacity: app.poolPolicy.capacity, buildDir: config.BUILD_DIR }, 'origin ready');
+  app.log.info({ poolPolicy: app.poolPolicy.name, poolCapacity: app.poolPolicy.capacity, buildDir: config.BUILD_DIR, worker: workerSlot }, 'origin ready');
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   const host = config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
-  let closing: Promise<void> | undefined;
+  let closing: Promise<{ forced: boolean }> | undefined;
   return {
     app,
     url: `http://${host}:${port}`,
     metricsUrl: metrics?.url,
     close() {
       closing ??= (async () => {
-        app.lifecycle.draining = true;
-        await app.close();
+        const result = await drain(app, config.SHUTDOWN_TIMEOUT_MS);
         await metrics?.server.close();
+        return result;
       })();
       return closing;
     },
   };
+}
+
+/** The shutdown sequence of RunningOrigin.close(). */
+async function drain(app: FastifyInstance, timeoutMs: number): Promise<{ forced: boolean }> {
+  const started = performance.now();
+  const server = app.server;
+  app.lifecycle.draining = true; // /readyz answers 503; every response gets Connection: close
+  // Close the listening socket only: http.Server.close() would also drop the idle keep-alive
+  // connections right now. The callback runs once every connection has ended.
+  const allClosed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+  const deadline = sleep(timeoutMs, 'timeout' as const, { ref: false });
+  await Promise.race([allClosed, sleep(Math.min(IDLE_GRACE_MS, timeoutMs / 4), undefined, { ref: false })]);
+  // From now on, close connections as soon as they are idle: those still busy finish their
+  // response (with Connection: close, or without it if the response started before draining).
+  server.closeIdleConnections();
+  const reaper = setInterval(() => server.closeIdleConnections(), 100);
+  const outcome = await Promise.race([allClosed.then(() => 'drained' as const), deadline]);
+  clearInterval(reaper);
+  const forced = outcome === 'timeout';
+  if (forced) {
+    app.log.warn(
+      { timeoutMs },
+      'shutdown: requests were still in flight after SHUTDOWN_TIMEOUT_MS; closing their connections (raise SHUTDOWN_TIMEOUT_MS if renders legitimately take this long)',
+    );
+    server.closeAllConnections();
+  }
+  await app.close();
+  app.log.info({ drainMs: Math.round(performance.now() - started), forced }, 'shutdown: drained');
+  await new Promise<void>((resolve) => {
+    const log = app.log as { flush?: (cb: () => void) => void };
+    if (typeof log.flush === 'function') log.flush(() => resolve());
+    else resolve();
+  });
+  return { forced };
 }

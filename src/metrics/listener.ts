@@ -1,12 +1,17 @@
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
-import type { Registry } from 'prom-client';
+
+/** A registry, or anything that renders an exposition the same way (the cluster primary). */
+export interface MetricsSource {
+  contentType: string;
+  metrics(): Promise<string>;
+}
 
 /**
  * The metrics listener: its own port (METRICS_HOST:METRICS_PORT), never the public one, so an
  * origin behind a CDN cannot expose /metrics by accident.
  */
 export async function startMetricsListener(
-  registry: Registry,
+  registry: MetricsSource,
   { host, port, logger }: { host: string; port: number; logger: FastifyInstance['log'] },
 ): Promise<{ server: FastifyInstance; url: string }> {
   const server = Fastify({

@@ -1,6 +1,7 @@
 // Starts the real origin (real Astro build, real Fastify, real sockets) on ephemeral ports.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,7 +58,7 @@ export async function spawnOrigin(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`origin exited with ${child.exitCode} before it was ready:\n${output}`);
-    const ready = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
+    const ready = await isReady(url);
     if (ready) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -77,6 +78,19 @@ export async function spawnOrigin(
       return code as number | null;
     },
   };
+}
+
+/**
+ * GET /readyz on a connection of its own, closed after the answer: polling leaves no idle
+ * keep-alive connection behind (tests of MAX_CONNECTIONS and of shutdown count connections).
+ */
+export function isReady(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    httpGet(`${url}/readyz`, { agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    }).on('error', () => resolve(false));
+  });
 }
 
 /** Runs a command and resolves with its exit code and output (for promtool, CLI checks). */

@@ -1,0 +1,125 @@
+// Metrics under WORKERS > 1. Each worker keeps its own registry; the primary asks the ready
+// workers for theirs over the cluster IPC channel at scrape time and merges them with
+// prom-client's AggregatorRegistry.aggregate(): counters and histograms are summed, gauges use
+// each metric's aggregator; series that must not be summed carry a `worker` label.
+import type { Worker } from 'node:cluster';
+import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
+
+/** What registry.getMetricsAsJSON() gives (prom-client does not export the type; `type` is a string at run time). */
+type MetricsJSON = Array<{ name: string; type: string; aggregator?: string; values: unknown[] }>;
+
+const REQUEST = 'astro-fastify-origin:metrics-request';
+const RESPONSE = 'astro-fastify-origin:metrics-response';
+
+/** How long the primary waits for a worker's metrics before leaving it out of a scrape. */
+export const WORKER_SCRAPE_TIMEOUT_MS = 2000;
+
+/** In a worker: answer the primary's metrics requests with this registry. */
+export function answerMetricsRequests(registry: Registry): void {
+  process.on('message', (message: { type?: string; id?: number }) => {
+    if (message?.type !== REQUEST) return;
+    registry.getMetricsAsJSON().then(
+      (metrics) => process.send?.({ type: RESPONSE, id: message.id, metrics }),
+      (err: Error) => process.send?.({ type: RESPONSE, id: message.id, error: err.message }),
+    );
+  });
+}
+
+export interface ClusterMetrics {
+  /** The primary's own series: workers by state, restarts, scrape timeouts. */
+  registry: Registry;
+  restarts: Counter;
+  /** Aggregated exposition: every ready worker's registry merged, then the primary's series. */
+  metrics(workers: Iterable<Worker>): Promise<string>;
+  /** A worker is gone: keep its last counters so the sums do not go backwards (see below). */
+  retire(worker: Worker): Promise<void>;
+  /** Wire to cluster.on('message'): a worker's answer. */
+  onMessage(worker: Worker, message: unknown): void;
+}
+
+/**
+ * The primary's side. A worker that dies takes its counters with it, and a summed counter
+ * that drops looks like a reset to Prometheus (rate() spikes). So the primary keeps each
+ * worker's counters and histograms from its last scrape and adds them to every later
+ * exposition ("retired" series): sums stay monotonic, short of what the dead worker counted
+ * after its last scrape.
+ */
+export function createClusterMetrics(workerStates: () => { ready: number; starting: number }): ClusterMetrics {
+  const registry = new Registry();
+  const restarts = new Counter({
+    name: 'origin_cluster_worker_restarts_total',
+    help: 'Workers the primary forked again after they exited unexpectedly.',
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'origin_cluster_workers',
+    help: 'Worker processes by state: ready (listening) or starting.',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const states = workerStates();
+      this.set({ state: 'ready' }, states.ready);
+      this.set({ state: 'starting' }, states.starting);
+    },
+  });
+  const timeouts = new Counter({
+    name: 'origin_cluster_scrape_timeouts_total',
+    help: `Scrapes in which a worker did not send its metrics within ${WORKER_SCRAPE_TIMEOUT_MS} ms and was left out.`,
+    registers: [registry],
+  });
+
+  let nextId = 0;
+  const pending = new Map<number, (metrics: MetricsJSON | undefined) => void>();
+  const lastSeen = new Map<number, MetricsJSON>();
+  let retired: MetricsJSON = [];
+
+  const ask = (worker: Worker): Promise<MetricsJSON | undefined> =>
+    new Promise((resolve) => {
+      const id = nextId++;
+      const done = (metrics: MetricsJSON | undefined) => {
+        clearTimeout(timer);
+        pending.delete(id);
+        worker.off('exit', gone);
+        resolve(metrics);
+      };
+      // A worker that dies mid-scrape is left out at once, not after the timeout.
+      const gone = () => done(undefined);
+      const timer = setTimeout(() => {
+        timeouts.inc();
+        done(undefined);
+      }, WORKER_SCRAPE_TIMEOUT_MS);
+      pending.set(id, done);
+      worker.once('exit', gone);
+      try {
+        worker.send({ type: REQUEST, id });
+      } catch {
+        done(undefined);
+      }
+    });
+
+  return {
+    registry,
+    restarts,
+    onMessage(worker, raw) {
+      const message = raw as { type?: string; id?: number; metrics?: MetricsJSON } | undefined;
+      if (message?.type !== RESPONSE || message.id === undefined) return;
+      if (message.metrics) lastSeen.set(worker.id, message.metrics);
+      pending.get(message.id)?.(message.metrics);
+    },
+    async metrics(workers) {
+      const answers = await Promise.all([...workers].map(ask));
+      const all = answers.filter((a): a is MetricsJSON => a !== undefined);
+      if (retired.length > 0) all.push(retired);
+      const merged = all.length > 0 ? await AggregatorRegistry.aggregate(all).metrics() : '';
+      return merged + (await registry.metrics());
+    },
+    async retire(worker) {
+      const last = lastSeen.get(worker.id);
+      lastSeen.delete(worker.id);
+      if (!last) return;
+      const monotonic = last.filter((m) => m.type === 'counter' || m.type === 'histogram');
+      const folded = AggregatorRegistry.aggregate(retired.length > 0 ? [retired, monotonic] : [monotonic]);
+      retired = (await folded.getMetricsAsJSON()) as unknown as MetricsJSON;
+    },
+  };
+}
