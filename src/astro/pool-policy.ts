@@ -5,7 +5,8 @@ import { type AstroApp, createNodePool, type NodePool, type NodePoolStats, setNo
 /**
  * The node-pool policy: the one decision of which pool a render gets.
  * - off:         a zero-capacity pool; every acquire allocates, every release is dropped
- *                (Astro's own SSR default, made explicit and counted).
+ *                (what Astro's production SSR manifest asks for with poolSize: 0, made
+ *                explicit and counted).
  * - per-request: a fresh pool per request; no node can cross requests.
  * - shared:      one process-wide pool of `size` nodes, as Astro uses for static builds.
  */
