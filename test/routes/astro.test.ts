@@ -27,6 +27,24 @@ describe('pages', () => {
     assert.equal((await res.text()).split('tok-astro-1').length - 1, 24);
   });
 
+  test('an .astro page rendered within one event-loop turn goes as one buffer with a Content-Length', async () => {
+    const res = await get('/', { headers: { 'accept-encoding': 'identity' } });
+    assert.equal(res.status, 200);
+    const body = await res.text();
+    assert.equal(res.headers.get('content-length'), String(Buffer.byteLength(body)));
+    assert.equal(res.headers.get('transfer-encoding'), null);
+    assert.match(body, /<\/html>/);
+  });
+
+  test('an .astro page that awaits timers streams (chunked) and arrives whole', async () => {
+    const res = await get('/probe-astro?token=tok-stream', { headers: { 'accept-encoding': 'identity' } });
+    assert.equal(res.headers.get('transfer-encoding'), 'chunked');
+    assert.equal(res.headers.get('content-length'), null);
+    const body = await res.text();
+    assert.equal(body.split('tok-stream').length - 1, 24);
+    assert.match(body, /<\/html>\s*$/);
+  });
+
   test("unknown paths get Astro's own custom 404 page, not Fastify's", async () => {
     const res = await get('/no/such/page');
     assert.equal(res.status, 404);
