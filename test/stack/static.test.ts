@@ -311,8 +311,8 @@ describe('Dockerfile', () => {
   test('the runtime runs src/server.ts as user node on 0.0.0.0, with a /healthz HEALTHCHECK and no metrics port', () => {
     assert.deepEqual(instruction(runtime, 'USER').map((i) => i.args), ['node']);
     const cmd = JSON.parse(instruction(runtime, 'CMD').at(-1)?.args ?? '[]') as string[];
-    assert.deepEqual(cmd, ['node', 'src/server.ts']);
-    assert.ok(existsSync(at(cmd[1] as string)));
+    assert.deepEqual(cmd, ['node', '--experimental-async-context-frame', 'src/server.ts']);
+    assert.ok(existsSync(at(cmd.at(-1) as string)));
     const env = instruction(runtime, 'ENV').map((i) => i.args).join(' ');
     assert.match(env, /\bHOST=0\.0\.0\.0\b/);
     assert.doesNotMatch(env, /METRICS_HOST/, 'the image keeps the metrics listener on loopback; compose opens it to the network');
