@@ -2,11 +2,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { get as httpGet } from 'node:http';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { type RunningOrigin, startOrigin } from '../../src/standalone.ts';
+import { freePort } from '../../load/lib/spawn-origin.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const DEMO_BUILD = path.join(ROOT, 'dist');
@@ -17,19 +17,13 @@ export function testConfig(env: Record<string, string> = {}): Config {
   return loadConfig({ PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'silent', BUILD_DIR: DEMO_BUILD, ...env });
 }
 
+export { freePort };
+
 /** The origin in this test process. */
 export async function startTestOrigin(env: Record<string, string> = {}): Promise<RunningOrigin> {
   return startOrigin(testConfig(env));
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 export interface OriginProcess {
   child: ChildProcess;
