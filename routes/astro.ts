@@ -56,7 +56,27 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
       const published = renderChannel.hasSubscribers
         ? () => renderChannel.publish({ route, renderer, seconds: (performance.now() - started) / 1000 } satisfies RenderEvent)
         : undefined;
-      return sendWebResponse(reply, response, published);
+      return sendWebResponse(reply, response, {
+        onBodyComplete: published,
+        // Astro answers errors thrown before its Response exists; these come later, from the body.
+        onErrorBeforeSend(error) {
+          request.log.error({ err: error, route }, 'render failed before the response started: answered with the 500 page');
+          return app.renderError(webRequest, {
+            status: 500,
+            error,
+            routeData,
+            clientAddress,
+            locals: undefined,
+            addCookieHeader: false,
+            waitUntil: undefined,
+            prerenderedErrorPageFetch,
+          });
+        },
+        onErrorWhileStreaming(error) {
+          request.renderFailed = true;
+          request.log.error({ err: error, route }, 'render failed after the response started: the response was cut');
+        },
+      });
     },
   });
 };

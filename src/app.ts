@@ -80,6 +80,7 @@ export async function buildApp({ config, build, logger, plugins = [], requestIdP
   fastify.decorate('poolPolicy', policy);
   fastify.decorateRequest('astroRoute', undefined);
   fastify.decorateRequest('astroLocals', undefined);
+  fastify.decorateRequest('renderFailed', false);
   fastify.decorateRequest('routeLabel', function routeLabel(this: import('fastify').FastifyRequest) {
     return this.routeOptions.config.routeLabel ?? this.astroRoute ?? this.routeOptions.url ?? UNMATCHED_ROUTE;
   });
@@ -99,7 +100,10 @@ export async function buildApp({ config, build, logger, plugins = [], requestIdP
     encodings: ['br', 'gzip'],
     // Quality 11 (zlib's default) costs ~10x the CPU of 4 for a few % on HTML rendered per
     // request; CDNs use 4-5 for dynamic responses too.
-    brotliOptions: { params: { [zlib.BROTLI_PARAM_QUALITY]: 4 } },
+    brotliOptions: { params: { [zlib.BROTLI_PARAM_QUALITY]: 4 }, flush: zlib.BROTLI_OPERATION_FLUSH },
+    // Flush after each write: a streamed page (or an endpoint's stream) reaches the client as
+    // it renders instead of waiting in the compressor. Whole bodies are one write anyway.
+    zlibOptions: { flush: zlib.Z_SYNC_FLUSH },
   });
   await fastify.register(healthRoutes);
   await fastify.register(staticFiles, { clientDir: build.clientDir, assetsPrefix: build.assetsPrefix });

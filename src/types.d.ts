@@ -6,6 +6,8 @@ declare module 'fastify' {
     astroRoute: string | undefined;
     /** Extra Astro.locals for this request; a hook may set them before the catch-all runs. */
     astroLocals: Record<string, unknown> | undefined;
+    /** The body failed after the response had started (it was cut): a 500, not a client abort. */
+    renderFailed: boolean;
     /** The bounded route label for logs and metrics: a route pattern, never a raw URL. */
     routeLabel(): string;
   }

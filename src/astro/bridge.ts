@@ -44,86 +44,146 @@ export function releaseWebRequest(request: FastifyRequest): void {
   getAbortControllerCleanup(request.raw)?.();
 }
 
-/**
- * Sends an Astro Response through Fastify: status, every header, each Set-Cookie on its own
- * line. Bodies of known length (queue renders, endpoints) go as one buffer; streamed bodies
- * as sendStreamed() decides.
- */
-export async function sendWebResponse(
-  reply: FastifyReply,
-  response: Response,
-  onBodyComplete?: () => void,
-): Promise<unknown> {
-  reply.code(response.status);
-  const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of response.headers) {
-    if (name !== 'set-cookie') headers[name] = value;
-  }
-  const cookies = response.headers.getSetCookie();
-  if (cookies.length > 0) headers['set-cookie'] = cookies;
-  reply.headers(headers);
-
-  if (!response.body) {
-    onBodyComplete?.();
-    return reply.send();
-  }
-  if (response.headers.has('content-length')) {
-    const bytes = Buffer.from(await response.arrayBuffer());
-    onBodyComplete?.();
-    return reply.send(bytes);
-  }
-  return sendStreamed(reply, response.body, onBodyComplete);
+export interface SendHooks {
+  /** Called once the whole body has been produced (for the render-duration metric). */
+  onBodyComplete?: () => void;
+  /**
+   * The body failed before anything was sent: returns the Response to send instead (Astro's
+   * 500 page), sent without these hooks.
+   */
+  onErrorBeforeSend?: (error: unknown) => Promise<Response>;
+  /** The body failed after the response had started: it is cut (the client sees a reset). */
+  onErrorWhileStreaming?: (error: unknown) => void;
 }
 
+/** Known-length bodies up to this size are read whole and sent in one write. */
+export const KNOWN_LENGTH_BUFFER_LIMIT_BYTES = 1024 * 1024;
 /** A streamed body larger than this is streamed even if it is all there at once. */
 export const BUFFER_LIMIT_BYTES = 64 * 1024;
+
+/**
+ * Sends an Astro Response through Fastify: status, every header, each Set-Cookie on its own
+ * line. Headers are applied only when the body is ready to go, so a body that fails first
+ * leaves nothing of the page (cookies included) on the 500 that replaces it.
+ */
+export async function sendWebResponse(reply: FastifyReply, response: Response, hooks: SendHooks = {}): Promise<unknown> {
+  const applyHead = () => {
+    const headers: Record<string, string | string[]> = {};
+    for (const [name, value] of response.headers) {
+      if (name !== 'set-cookie') headers[name] = value;
+    }
+    const cookies = response.headers.getSetCookie();
+    if (cookies.length > 0) headers['set-cookie'] = cookies;
+    reply.code(response.status).headers(headers);
+  };
+  if (!response.body) {
+    hooks.onBodyComplete?.();
+    applyHead();
+    return reply.send();
+  }
+  const length = Number(response.headers.get('content-length') ?? NaN);
+  if (length <= KNOWN_LENGTH_BUFFER_LIMIT_BYTES) {
+    let bytes: Buffer;
+    try {
+      bytes = Buffer.from(await response.arrayBuffer());
+    } catch (error) {
+      return failBeforeSend(reply, error, hooks);
+    }
+    hooks.onBodyComplete?.();
+    applyHead();
+    return reply.send(bytes);
+  }
+  return sendStreamed(reply, response.body, applyHead, hooks);
+}
+
+async function failBeforeSend(reply: FastifyReply, error: unknown, hooks: SendHooks): Promise<unknown> {
+  if (!hooks.onErrorBeforeSend) throw error;
+  return sendWebResponse(reply, await hooks.onErrorBeforeSend(error));
+}
+
+const TURN = Symbol('turn');
+const noop = () => {};
+/** Astro enqueues Uint8Arrays; an endpoint's own stream may enqueue strings. */
+const toBytes = (chunk: Uint8Array | string): Uint8Array => (typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
 
 /**
  * A recursive render streams its page in many small chunks. What the renderer produces before
  * the event loop turns (everything that waits for no I/O or timer: most .astro pages, whole)
  * is gathered; if the body ends by then it goes as one buffer with a Content-Length, in one
- * write. A page that awaits I/O starts streaming at its first wait, its first bytes in one
- * chunk, the rest as it comes, with backpressure and cancellation on client abort.
- * Measured against piping Readable.fromWeb(): +4.7 % req/s on the demo's .astro home page
- * (1.04–1.08× over 3 alternating rounds), MDX pages unchanged (they arrive with a length).
+ * write. Otherwise the response starts when the loop turns, with what is there (possibly
+ * nothing yet), and the rest streams as it comes, with backpressure. When the client goes
+ * away the stream is cancelled, which stops Astro's render.
+ * Measured against piping Readable.fromWeb(), 3 alternating rounds: +2.2 % req/s on the demo's
+ * .astro home page (1.02–1.04×); MDX pages arrive with a length and do not come here.
  */
 async function sendStreamed(
   reply: FastifyReply,
-  body: ReadableStream<Uint8Array>,
-  onBodyComplete?: () => void,
+  body: ReadableStream<Uint8Array | string>,
+  applyHead: () => void,
+  hooks: SendHooks,
 ): Promise<unknown> {
   const reader = body.getReader();
+  const cancel = () => void reader.cancel().catch(noop);
+  const onClose = () => {
+    if (!reply.raw.writableFinished) cancel();
+  };
+  // 'close' has already fired if the client left during the render.
+  if (reply.raw.destroyed) cancel();
+  else reply.raw.once('close', onClose);
   const chunks: Uint8Array[] = [];
   let size = 0;
-  let turned = false;
-  const turn = setImmediate(() => (turned = true));
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) {
-      clearImmediate(turn);
-      onBodyComplete?.();
-      return reply.send(chunks.length === 1 ? Buffer.from(chunks[0]!.buffer, chunks[0]!.byteOffset, chunks[0]!.byteLength) : Buffer.concat(chunks, size));
+  let pending = reader.read();
+  let immediate: NodeJS.Immediate | undefined;
+  const turn = new Promise<typeof TURN>((resolve) => (immediate = setImmediate(resolve, TURN)));
+  try {
+    for (;;) {
+      const result = await Promise.race([pending, turn]);
+      if (result === TURN) break;
+      if (result.done) {
+        clearImmediate(immediate);
+        reply.raw.off('close', onClose);
+        hooks.onBodyComplete?.();
+        applyHead();
+        const only = chunks.length === 1 ? chunks[0]! : undefined;
+        return reply.send(only ? Buffer.from(only.buffer, only.byteOffset, only.byteLength) : Buffer.concat(chunks, size));
+      }
+      const bytes = toBytes(result.value);
+      chunks.push(bytes);
+      size += bytes.byteLength;
+      pending = reader.read();
+      if (size >= BUFFER_LIMIT_BYTES) break;
     }
-    chunks.push(value);
-    size += value.byteLength;
-    if (turned || size >= BUFFER_LIMIT_BYTES) break;
+  } catch (error) {
+    clearImmediate(immediate);
+    reply.raw.off('close', onClose);
+    cancel();
+    return failBeforeSend(reply, error, hooks);
   }
-  clearImmediate(turn);
-  const head = Buffer.concat(chunks, size);
+  clearImmediate(immediate);
+  // The read in flight may fail before the generator awaits it (client gone): handled there.
+  pending.catch(noop);
+  const head = size > 0 ? Buffer.concat(chunks, size) : undefined;
   async function* rest(): AsyncGenerator<Uint8Array> {
     try {
-      yield head;
+      if (head) yield head;
       for (;;) {
-        const { done, value } = await reader.read();
+        const { done, value } = await pending;
         if (done) return;
-        yield value;
+        yield toBytes(value);
+        pending = reader.read();
       }
+    } catch (error) {
+      // Cut the connection, so the client cannot take the partial body for a whole one, and
+      // end the stream quietly: the error is reported here once, not again by every stage
+      // of the pipe (compression, Fastify).
+      hooks.onErrorWhileStreaming?.(error);
+      reply.raw.destroy();
     } finally {
-      // Client gone (the Readable was destroyed) or a read failed: stop the render.
-      reader.cancel().catch(() => {});
+      cancel();
     }
   }
   const stream = Readable.from(rest(), { objectMode: false });
-  if (onBodyComplete) stream.once('end', onBodyComplete);
+  if (hooks.onBodyComplete) stream.once('end', hooks.onBodyComplete);
+  applyHead();
   return reply.send(stream);
 }

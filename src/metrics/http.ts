@@ -22,7 +22,7 @@ export const CLIENT_CLOSED = '499';
 export function registerHttpMetrics(registry: Registry, fastify: FastifyInstance): void {
   const duration = new Histogram({
     name: 'http_request_duration_seconds',
-    help: 'Time from request arrival to the last byte of the response, by method, route pattern and status code (499: client closed first).',
+    help: 'Time from request arrival to the last byte of the response, by method, route pattern and status code (499: client closed first; 500 also for a response cut by a render error).',
     labelNames: ['method', 'route', 'status_code'],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
@@ -40,7 +40,7 @@ export function registerHttpMetrics(registry: Registry, fastify: FastifyInstance
         {
           method: request.method,
           route: request.routeLabel(),
-          status_code: reply.raw.writableFinished ? String(reply.statusCode) : CLIENT_CLOSED,
+          status_code: reply.raw.writableFinished ? String(reply.statusCode) : request.renderFailed ? '500' : CLIENT_CLOSED,
         },
         reply.elapsedTime / 1000,
       );

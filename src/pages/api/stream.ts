@@ -1,0 +1,68 @@
+// GET /api/stream?mode=…: streamed bodies for the bridge tests (test/astro/bridge.test.ts).
+//   strings        a body of string chunks (endpoints may enqueue strings, not only bytes)
+//   fail-at-once   a chunk, then an error before the event loop turns: nothing has been sent
+//   fail-later     a chunk, then an error 30 ms later: the response has started
+//   gated&id=…     a chunk, then waits until the test opens the gate, then a second chunk
+//   endless&id=…   a chunk now and every `every` ms (default 20) until the stream is cancelled
+// The gates and the set of live endless streams are on globalThis, for in-process tests.
+// First chunks are ≥ 10 bytes: @fastify/compress holds back 10 bytes to detect a body that is
+// already compressed, so a shorter first chunk would wait for the next one.
+import type { APIRoute } from 'astro';
+
+interface StreamTestHooks {
+  gates: Map<string, () => void>;
+  liveStreams: Set<string>;
+}
+const hooks: StreamTestHooks = ((globalThis as { __streamTestHooks?: StreamTestHooks }).__streamTestHooks ??= {
+  gates: new Map(),
+  liveStreams: new Set(),
+});
+
+const encoder = new TextEncoder();
+const headers = { 'content-type': 'text/plain; charset=utf-8', 'set-cookie': 'stream-endpoint=1; Path=/', 'x-stream-endpoint': 'yes' };
+
+export const GET: APIRoute = ({ url }) => {
+  const mode = url.searchParams.get('mode');
+  const id = url.searchParams.get('id') ?? '';
+  let timer: NodeJS.Timeout | undefined;
+  const body = new ReadableStream<Uint8Array | string>({
+    start(controller) {
+      switch (mode) {
+        case 'strings':
+          for (const part of ['one ', 'two ', 'three']) controller.enqueue(part);
+          controller.close();
+          return;
+        case 'fail-at-once':
+          controller.enqueue(encoder.encode('partial body;'));
+          controller.error(new Error('boom: deliberate body failure before the response started'));
+          return;
+        case 'fail-later':
+          controller.enqueue(encoder.encode('partial body;'));
+          timer = setTimeout(() => controller.error(new Error('boom: deliberate body failure while streaming')), 30);
+          return;
+        case 'gated':
+          controller.enqueue(encoder.encode('first chunk;'));
+          hooks.gates.set(id, () => {
+            hooks.gates.delete(id);
+            controller.enqueue(encoder.encode('second'));
+            controller.close();
+          });
+          return;
+        case 'endless':
+          hooks.liveStreams.add(id);
+          controller.enqueue(encoder.encode('tick of the clock;'));
+          timer = setInterval(() => controller.enqueue(encoder.encode('tick of the clock;')), Number(url.searchParams.get('every') ?? 20));
+          return;
+        default:
+          controller.enqueue(encoder.encode('usage: ?mode=strings|fail-at-once|fail-later|gated|endless'));
+          controller.close();
+      }
+    },
+    cancel() {
+      clearTimeout(timer);
+      clearInterval(timer);
+      hooks.liveStreams.delete(id);
+    },
+  });
+  return new Response(body, { headers });
+};
