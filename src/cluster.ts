@@ -53,6 +53,9 @@ export async function runPrimary(config: Config, count: number): Promise<void> {
     slot.startedAt = Date.now();
     const worker = cluster.fork({ [WORKER_SLOT_ENV]: String(slot.index) });
     slot.worker = worker;
+    // IPC to a worker that is exiting fails asynchronously, as an 'error' event: without a
+    // listener that would be an uncaught exception in the primary.
+    worker.on('error', (err) => log.warn({ err, worker: slot.index }, 'IPC with a worker failed (it is probably exiting)'));
     worker.on('message', (message: { type?: string }) => {
       if (message?.type !== WORKER_READY_MESSAGE) return;
       slot.ready = true;
@@ -112,11 +115,9 @@ export async function runPrimary(config: Config, count: number): Promise<void> {
       });
       let failed = exitCode !== 0;
       for (const worker of live) {
-        try {
-          worker.send({ type: SHUTDOWN_MESSAGE });
-        } catch {
-          worker.process.kill('SIGTERM');
-        }
+        worker.send({ type: SHUTDOWN_MESSAGE }, (err: Error | null) => {
+          if (err) worker.process.kill('SIGTERM');
+        });
       }
       // Each worker bounds its own drain by SHUTDOWN_TIMEOUT_MS; this is the backstop.
       const backstop = setTimeout(() => {

@@ -21,12 +21,32 @@ async function main(): Promise<void> {
   }
   // WORKERS=1: this process serves, no primary. WORKERS>1: this is one of the workers.
   const workerSlot = cluster.isWorker ? (process.env[WORKER_SLOT_ENV] ?? String(cluster.worker?.id)) : undefined;
+  // A worker listens to the primary from the start: a shutdown asked for while it is still
+  // loading the build is carried out as soon as it can drain.
+  let stop: (() => void) | undefined;
+  let stopAsked = false;
+  const askStop = () => {
+    stopAsked = true;
+    stop?.();
+  };
+  if (workerSlot !== undefined) {
+    // The primary asks over IPC rather than with a signal: on Ctrl-C the terminal signals every
+    // process of the group too, and close-with-grace treats a second signal as "exit 1 now".
+    process.on('message', (message: { type?: string }) => {
+      if (message?.type === SHUTDOWN_MESSAGE) askStop();
+    });
+    // The primary is gone (killed): nobody will restart us or route to us; drain and exit.
+    process.once('disconnect', askStop);
+  }
   const origin = await startOrigin(config, { workerSlot });
-  handleFaultsAndSignals(origin, config, workerSlot !== undefined);
-  if (workerSlot !== undefined) process.send?.({ type: WORKER_READY_MESSAGE });
+  const grace = handleFaultsAndSignals(origin, config);
+  if (workerSlot === undefined) return;
+  stop = () => void grace.close();
+  if (stopAsked) stop();
+  else process.send?.({ type: WORKER_READY_MESSAGE });
 }
 
-function handleFaultsAndSignals(origin: RunningOrigin, config: Config, isWorker: boolean): void {
+function handleFaultsAndSignals(origin: RunningOrigin, config: Config): ReturnType<typeof closeWithGrace> {
   const log = origin.app.log;
   // A promise rejected with nobody handling it (a fire-and-forget fetch in a component...):
   // Node's default would kill the process and every request in it. Log it and keep serving,
@@ -54,15 +74,7 @@ function handleFaultsAndSignals(origin: RunningOrigin, config: Config, isWorker:
       if (forced) throw new Error(`shutdown: in-flight requests were cut after SHUTDOWN_TIMEOUT_MS=${config.SHUTDOWN_TIMEOUT_MS}`);
     },
   );
-  if (isWorker) {
-    // The primary asks over IPC rather than with a signal: on Ctrl-C the terminal signals every
-    // process of the group too, and close-with-grace treats a second signal as "exit 1 now".
-    process.on('message', (message: { type?: string }) => {
-      if (message?.type === SHUTDOWN_MESSAGE) void grace.close();
-    });
-    // The primary is gone (killed): nobody will restart us or route to us; drain and exit.
-    process.once('disconnect', () => void grace.close());
-  }
+  return grace;
 }
 
 main().catch((err: unknown) => {

@@ -72,6 +72,8 @@ export function createClusterMetrics(workerStates: () => { ready: number; starti
   const pending = new Map<number, (metrics: MetricsJSON | undefined) => void>();
   const lastSeen = new Map<number, MetricsJSON>();
   let retired: MetricsJSON = [];
+  /** The folding of exited workers' last metrics into `retired`, in order. */
+  let retiring: Promise<void> = Promise.resolve();
 
   const ask = (worker: Worker): Promise<MetricsJSON | undefined> =>
     new Promise((resolve) => {
@@ -90,11 +92,10 @@ export function createClusterMetrics(workerStates: () => { ready: number; starti
       }, WORKER_SCRAPE_TIMEOUT_MS);
       pending.set(id, done);
       worker.once('exit', gone);
-      try {
-        worker.send({ type: REQUEST, id });
-      } catch {
-        done(undefined);
-      }
+      // A closed IPC channel (the worker is exiting) is reported to the callback, not thrown.
+      worker.send({ type: REQUEST, id }, (err: Error | null) => {
+        if (err) done(undefined);
+      });
     });
 
   return {
@@ -107,19 +108,24 @@ export function createClusterMetrics(workerStates: () => { ready: number; starti
       pending.get(message.id)?.(message.metrics);
     },
     async metrics(workers) {
-      const answers = await Promise.all([...workers].map(ask));
-      const all = answers.filter((a): a is MetricsJSON => a !== undefined);
+      const answers = await Promise.all([...workers].map(async (worker) => ({ worker, metrics: await ask(worker) })));
+      // A worker that answered and then died is in `retired` now (or soon): count it once.
+      await retiring;
+      const all = answers.flatMap((a) => (a.metrics && !a.worker.isDead() ? [a.metrics] : []));
       if (retired.length > 0) all.push(retired);
       const merged = all.length > 0 ? await AggregatorRegistry.aggregate(all).metrics() : '';
       return merged + (await registry.metrics());
     },
-    async retire(worker) {
+    retire(worker) {
       const last = lastSeen.get(worker.id);
       lastSeen.delete(worker.id);
-      if (!last) return;
+      if (!last) return retiring;
       const monotonic = last.filter((m) => m.type === 'counter' || m.type === 'histogram');
-      const folded = AggregatorRegistry.aggregate(retired.length > 0 ? [retired, monotonic] : [monotonic]);
-      retired = (await folded.getMetricsAsJSON()) as unknown as MetricsJSON;
+      retiring = retiring.then(async () => {
+        const folded = AggregatorRegistry.aggregate(retired.length > 0 ? [retired, monotonic] : [monotonic]);
+        retired = (await folded.getMetricsAsJSON()) as unknown as MetricsJSON;
+      });
+      return retiring;
     },
   };
 }

@@ -1,13 +1,14 @@
 // WORKERS > 1: a primary forks the workers, restarts one that dies (with backoff), serves the
 // aggregated metrics, and drains every worker on SIGTERM.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import autocannon from 'autocannon';
 import { loadConfig, workerCount } from '../../src/config.ts';
 import { RESTART_BACKOFF } from '../../src/cluster.ts';
-import { type OriginProcess, run, spawnOrigin } from '../helpers/origin.ts';
+import { DEMO_BUILD, type OriginProcess, ROOT, run, spawnOrigin } from '../helpers/origin.ts';
 import { assertServing } from '../helpers/raw-http.ts';
 import { assertNoAcceptedRequestFailed, COUNT_REQUESTS, loadThenSigterm, summarize } from '../helpers/shutdown.ts';
 
@@ -174,4 +175,23 @@ test('WORKERS=2 with a build that cannot load: the primary exits 1 with the reas
   assert.match(output, /Cannot load the Astro build at \/nonexistent\/build/);
   assert.match(output, /a worker failed to start/);
   assert.ok(Date.now() - started < 15_000);
+});
+
+test('SIGTERM while the workers are still loading the build: they stop instead of starting to serve, exit 0', async () => {
+  const child = spawn(process.execPath, ['src/server.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, WORKERS: '2', PORT: '0', METRICS_ENABLED: 'false', LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: '2000', BUILD_DIR: DEMO_BUILD },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
+  const exited = once(child, 'exit');
+  await waitFor('the primary to fork its workers', () => output.includes('primary started'));
+  child.kill('SIGTERM');
+  const [code] = (await exited) as [number | null];
+  // Before the fix the workers missed the request, became ready, and the primary's backstop
+  // killed them after SHUTDOWN_TIMEOUT_MS + 6 s: exit 1.
+  assert.equal(code, 0, output);
+  assert.doesNotMatch(output, /did not exit in time/);
 });
