@@ -74,7 +74,8 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   let config: Config;
   try {
-    config = envSchema<Config>({ schema, data: env, dotenv: false });
+    // env: false: only `env` counts, so a test's configuration is not mixed with the shell's.
+    config = envSchema<Config>({ schema, data: env, env: false, dotenv: false });
   } catch (err) {
     const detail = (err as Error).message
       .replace(/^env\//, '')
