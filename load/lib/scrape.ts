@@ -84,18 +84,11 @@ export async function snapshot(metricsUrl: string): Promise<Snapshot> {
 }
 
 /** What happened between two snapshots: counter deltas, and the later gauges. */
-export interface Delta {
+export interface Delta
+  extends Pick<Snapshot, 'minorFaults' | 'majorFaults' | 'voluntaryCs' | 'involuntaryCs' | 'cpuSeconds' | 'poolReused' | 'poolNew' | 'httpRequests'> {
   seconds: number;
-  minorFaults: number;
-  majorFaults: number;
-  voluntaryCs: number;
-  involuntaryCs: number;
-  cpuSeconds: number;
-  poolReused: number;
-  poolNew: number;
   /** Share of node acquires served from the pool in the interval; NaN when there were none. */
   poolHitRatio: number;
-  httpRequests: number;
 }
 
 export function delta(before: Snapshot, after: Snapshot): Delta {
