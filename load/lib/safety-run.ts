@@ -57,11 +57,12 @@ export interface SafetyOptions {
 }
 
 export interface SafetyResult extends ProbeRunResult {
-  policy: PoolPolicyName;
+  /** The pool policy of the origin spawned for the run, or the URL of the origin probed. */
+  policy: PoolPolicyName | string;
 }
 
 /** Spawns the origin with POOL_POLICY=policy, runs the probe load, stops the origin. */
-export async function runSafety(o: SafetyOptions): Promise<SafetyResult> {
+export async function runSafety(o: SafetyOptions): Promise<SafetyResult & { policy: PoolPolicyName }> {
   const origin = await spawnOrigin({ name: `safety-${o.policy}`, buildDir: o.buildDir, env: { POOL_POLICY: o.policy, ...o.env } });
   try {
     const result = await runProbe({ url: origin.url, connections: o.connections, amount: o.amount, duration: o.duration });

@@ -10,6 +10,7 @@ import { POOL_POLICIES } from '../../src/config.ts';
 import { ensureBuild } from '../../load/lib/build.ts';
 import { PROBE_TOKEN_COUNT } from '../../load/lib/probe.ts';
 import { runProbe, runSafety } from '../../load/lib/safety-run.ts';
+import { run, startTestOrigin } from '../helpers/origin.ts';
 
 const CONNECTIONS = 200;
 const REQUESTS_PER_POLICY = 2400;
@@ -63,4 +64,28 @@ describe('concurrency safety (short run)', { timeout: 120_000 }, () => {
       assert.equal(result.counts.byPath['/probe-astro'], REQUESTS_PER_POLICY / 2);
     });
   }
+});
+
+describe('npm run load -- --target (an origin already running, as in the compose stack)', () => {
+  test('probes it and passes; against a server that mixes up requests it fails with exit 1', async () => {
+    const origin = await startTestOrigin({ MAX_EVENT_LOOP_DELAY_MS: '0' });
+    const leaky = await leakyServer();
+    try {
+      const good = await run(process.execPath, ['load/safety.ts', '--target', origin.url, '--amount', '400', '--connections', '20']);
+      assert.equal(good.code, 0, good.output);
+      assert.match(good.output, /PASS — 400 responses checked/);
+      const bad = await run(process.execPath, ['load/safety.ts', '--target', leaky.url, '--amount', '300', '--connections', '30']);
+      assert.equal(bad.code, 1, bad.output);
+      assert.match(bad.output, /FAIL/);
+    } finally {
+      await leaky.close();
+      await origin.close();
+    }
+  });
+
+  test('a --target that is not an http URL: exit 2 with the reason', async () => {
+    const { code, output } = await run(process.execPath, ['load/safety.ts', '--target', 'origin:4321']);
+    assert.equal(code, 2);
+    assert.match(output, /--target must be an http:\/\/ or https:\/\/ URL/);
+  });
 });

@@ -236,7 +236,12 @@ describe('docker-compose.yml', () => {
   });
 
   test('the load service targets the origin service inside the network', () => {
-    const url = new URL(resolve(services.load.command.at(-1)));
+    const command = services.load.command as string[];
+    assert.equal(command[0], 'load/safety.ts', 'the load service runs the concurrency-safety probe');
+    assert.ok(existsSync(at(command[0])));
+    const target = command.find((arg) => arg.startsWith('--target='));
+    assert.ok(target, 'the probe is pointed at a running origin with --target');
+    const url = new URL(resolve(target.slice('--target='.length)));
     assert.equal(url.hostname, 'origin');
     assert.equal(url.port, environment('origin').PORT);
     assert.equal(services.load.depends_on.origin.condition, 'service_healthy');
