@@ -2,9 +2,8 @@
 // METRICS_ENABLED=true while a scraper GETs /metrics every --scrape-interval seconds (1 s by
 // default: 15× Prometheus' usual 15 s, the worst case), against METRICS_ENABLED=false.
 // Goal: ≤ 3 % fewer req/s.
-import { compareOrigins } from './lib/origin-ab.ts';
+import { compareOrigins, publishComparison } from './lib/origin-ab.ts';
 import { readOptions } from './lib/options.ts';
-import { writeReport } from './lib/report-file.ts';
 
 const opts = readOptions(
   'npm run bench:metrics',
@@ -35,14 +34,9 @@ const result = await compareOrigins({
   ],
 });
 
-const markdown = [
-  `# Metrics overhead (${new Date().toISOString()})`,
-  '',
+publishComparison(
+  'bench-metrics',
+  'Metrics overhead',
   `The metrics-on origin is scraped every ${opts.scrapeInterval} s while it is measured (Prometheus' default is 15 s). Goal: a req/s change of −3 % or better.`,
-  '',
-  result.table,
-  ...(result.problems.length ? ['', '**Invalid runs:**', ...result.problems.map((p) => `- ${p}`)] : []),
-].join('\n');
-console.log(`\n${markdown}\n`);
-writeReport('bench-metrics', markdown, result.raw);
-process.exitCode = result.problems.length ? 1 : 0;
+  result,
+);

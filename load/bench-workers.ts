@@ -2,9 +2,8 @@
 // alternating. The scenario only sets WORKERS; when the origin does not fork workers for it
 // (no child processes appear), it says so and skips.
 import { readFileSync } from 'node:fs';
-import { compareOrigins } from './lib/origin-ab.ts';
+import { compareOrigins, publishComparison } from './lib/origin-ab.ts';
 import { readOptions } from './lib/options.ts';
-import { writeReport } from './lib/report-file.ts';
 
 const opts = readOptions(
   'npm run bench:workers',
@@ -49,15 +48,10 @@ const result = await compareOrigins({
 if (result.skipped) {
   console.log(`SKIPPED: ${result.skipped}`);
 } else {
-  const markdown = [
-    `# WORKERS=1 vs ${MANY} (${new Date().toISOString()})`,
-    '',
+  publishComparison(
+    'bench-workers',
+    `WORKERS=1 vs ${MANY}`,
     `Both origins are alive during the whole run; autocannon shares the same cores, so ${MANY} competes with the load generator.`,
-    '',
-    result.table,
-    ...(result.problems.length ? ['', '**Invalid runs:**', ...result.problems.map((p) => `- ${p}`)] : []),
-  ].join('\n');
-  console.log(`\n${markdown}\n`);
-  writeReport('bench-workers', markdown, result.raw);
-  process.exitCode = result.problems.length ? 1 : 0;
+    result,
+  );
 }

@@ -3,7 +3,7 @@
 // for each, alternating. Used by bench-metrics.ts and bench-workers.ts.
 import { alternate, pairedRatio, spreadOf, type Target, type Variant } from './ab.ts';
 import { buildDirFor } from './build.ts';
-import { machineNote } from './report-file.ts';
+import { machineNote, writeReport } from './report-file.ts';
 import { benchTargets } from './site.ts';
 import { type Server, spawnOrigin } from './spawn-origin.ts';
 import { fixed, markdownTable, times, withRange } from './stats.ts';
@@ -74,4 +74,19 @@ export async function compareOrigins(o: CompareOptions): Promise<CompareResult> 
   } finally {
     await Promise.all([...servers.values()].map((s) => s.stop()));
   }
+}
+
+/** Prints and writes a comparison's report (reports/<name>-…); exit code 1 when a run was invalid. */
+export function publishComparison(name: string, title: string, intro: string, result: CompareResult): void {
+  const markdown = [
+    `# ${title} (${new Date().toISOString()})`,
+    '',
+    intro,
+    '',
+    result.table,
+    ...(result.problems.length ? ['', '**Invalid runs:**', ...result.problems.map((p) => `- ${p}`)] : []),
+  ].join('\n');
+  console.log(`\n${markdown}\n`);
+  writeReport(name, markdown, result.raw);
+  process.exitCode = result.problems.length ? 1 : 0;
 }
