@@ -41,13 +41,14 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
       request.astroRoute = route;
       const renderer = routeData ? rendererOf(routeData, queueEnabled) : 'recursive';
       const started = performance.now();
+      const locals = { requestId: request.id, ...request.astroLocals };
       const render = () =>
         policy.run(() =>
           app.render(webRequest, {
             routeData,
             addCookieHeader: true,
             clientAddress,
-            locals: { requestId: request.id, ...request.astroLocals },
+            locals,
             prerenderedErrorPageFetch,
           }),
         );
@@ -58,15 +59,15 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
         : undefined;
       return sendWebResponse(reply, response, {
         onBodyComplete: published,
-        // Astro answers errors thrown before its Response exists; these come later, from the body.
+        // Astro answers errors thrown before its Response exists; these come later, from the
+        // body. Its renderError() logs them (with the request id from locals, src/plugins/faults.ts).
         onErrorBeforeSend(error) {
-          request.log.error({ err: error, route }, 'render failed before the response started: answered with the 500 page');
           return app.renderError(webRequest, {
             status: 500,
             error,
             routeData,
             clientAddress,
-            locals: undefined,
+            locals,
             addCookieHeader: false,
             waitUntil: undefined,
             prerenderedErrorPageFetch,
