@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { spawnOrigin } from './helpers/origin.ts';
+import { logLines, spawnOrigin } from './helpers/origin.ts';
 
 test('one JSON log line per request, with request id, route pattern and duration', async () => {
   const origin = await spawnOrigin({ LOG_LEVEL: 'info' });
@@ -11,11 +11,7 @@ test('one JSON log line per request, with request id, route pattern and duration
   } finally {
     assert.equal(await origin.stop(), 0);
   }
-  const lines = origin
-    .output()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = logLines(origin.output());
   const mine = lines.filter((l) => l.reqId === 'log-test-1');
   assert.equal(mine.length, 1, `lines for the request: ${JSON.stringify(mine)}`);
   const [line] = mine;

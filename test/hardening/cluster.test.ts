@@ -8,17 +8,12 @@ import { after, before, describe, test } from 'node:test';
 import autocannon from 'autocannon';
 import { loadConfig, workerCount } from '../../src/config.ts';
 import { RESTART_BACKOFF } from '../../src/cluster.ts';
-import { DEMO_BUILD, type OriginProcess, ROOT, run, spawnOrigin } from '../helpers/origin.ts';
+import { DEMO_BUILD, logLines, type OriginProcess, ROOT, run, spawnOrigin } from '../helpers/origin.ts';
 import { assertServing } from '../helpers/raw-http.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { assertNoAcceptedRequestFailed, COUNT_REQUESTS, loadThenSigterm, summarize } from '../helpers/shutdown.ts';
 
-type Line = Record<string, unknown>;
-const lines = (origin: OriginProcess): Line[] =>
-  origin
-    .output()
-    .split('\n')
-    .filter((l) => l.startsWith('{"level"'))
-    .map((l) => JSON.parse(l) as Line);
+const lines = (origin: OriginProcess) => logLines(origin.output());
 /** pid of each ready worker by slot, from the primary's "worker ready" lines (latest wins). */
 const workerPids = (origin: OriginProcess): Map<number, number> =>
   new Map(lines(origin).filter((l) => l.msg === 'worker ready').map((l) => [l.worker as number, l.pid as number]));
@@ -26,13 +21,6 @@ const workerPids = (origin: OriginProcess): Map<number, number> =>
 const scrape = async (origin: OriginProcess) => (await fetch(origin.metricsUrl)).text();
 const value = (text: string, series: string) => Number(text.split('\n').find((l) => l.startsWith(series + ' '))?.split(' ')[1] ?? NaN);
 
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 const readyWorkers = async (origin: OriginProcess) => value(await scrape(origin), 'origin_cluster_workers{state="ready"}');
 
 test('WORKERS: 1 by default, "auto" = available cores, N as given; 0 and garbage are refused', () => {
@@ -46,7 +34,7 @@ describe('WORKERS=2', () => {
   let origin: OriginProcess;
   before(async () => {
     origin = await spawnOrigin({ WORKERS: '2', LOG_LEVEL: 'info' });
-    await waitFor('two ready workers', async () => (await readyWorkers(origin)) === 2);
+    await waitFor('two ready workers', 15_000, async () => (await readyWorkers(origin)) === 2);
   });
   after(async () => {
     if (origin.child.exitCode === null) assert.equal(await origin.stop(), 0);
@@ -117,7 +105,7 @@ describe('WORKERS=2', () => {
     const failed = [...errors.values()].reduce((a, b) => a + b, 0);
     assert.ok(failed <= 20, `at most one failure per connection: ${JSON.stringify([...errors])}`);
 
-    await waitFor('the worker to come back', async () => (await readyWorkers(origin)) === 2);
+    await waitFor('the worker to come back', 15_000, async () => (await readyWorkers(origin)) === 2);
     const replacement = workerPids(origin).get(0);
     assert.ok(replacement && replacement !== victim, 'slot 0 has a new process');
     const text = await scrape(origin);
@@ -136,12 +124,12 @@ describe('WORKERS=2', () => {
     const readyLines = () => lines(origin).filter((l) => l.msg === 'worker ready' && l.worker === 1).length;
     for (let i = 0; i < 3; i++) {
       const seenReady = readyLines();
-      await waitFor('slot 1 ready', async () => readyLines() === seenReady && (await readyWorkers(origin)) === 2);
+      await waitFor('slot 1 ready', 15_000, async () => readyLines() === seenReady && (await readyWorkers(origin)) === 2);
       process.kill(workerPids(origin).get(1)!, 'SIGKILL');
-      await waitFor('the death to be logged', () => deaths() === i + 1);
-      await waitFor('slot 1 to be ready again', () => readyLines() === seenReady + 1);
+      await waitFor('the death to be logged', 15_000, () => deaths() === i + 1);
+      await waitFor('slot 1 to be ready again', 15_000, () => readyLines() === seenReady + 1);
     }
-    await waitFor('two ready workers', async () => (await readyWorkers(origin)) === 2);
+    await waitFor('two ready workers', 15_000, async () => (await readyWorkers(origin)) === 2);
     const delays = lines(origin)
       .filter((l) => l.msg === 'worker died; restarting it' && l.worker === 1)
       .map((l) => l.restartInMs);
@@ -160,7 +148,7 @@ describe('WORKERS=2', () => {
 
 test('WORKERS=2 under autocannon load, SIGTERM to the primary: no accepted request fails, exit 0', { timeout: 60_000 }, async () => {
   const origin = await spawnOrigin({ WORKERS: '2', LOG_LEVEL: 'warn' }, { nodeArgs: ['--import', COUNT_REQUESTS] });
-  await waitFor('two ready workers', async () => (await readyWorkers(origin)) === 2);
+  await waitFor('two ready workers', 15_000, async () => (await readyWorkers(origin)) === 2);
   const runResult = await loadThenSigterm(origin);
   console.log(summarize('SIGTERM under load, WORKERS=2', runResult));
   assertNoAcceptedRequestFailed(runResult);
@@ -187,7 +175,7 @@ test('SIGTERM while the workers are still loading the build: they stop instead o
   child.stdout.on('data', (chunk) => (output += chunk));
   child.stderr.on('data', (chunk) => (output += chunk));
   const exited = once(child, 'exit');
-  await waitFor('the primary to fork its workers', () => output.includes('primary started'));
+  await waitFor('the primary to fork its workers', 15_000, () => output.includes('primary started'));
   child.kill('SIGTERM');
   const [code] = (await exited) as [number | null];
   // Before the fix the workers missed the request, became ready, and the primary's backstop

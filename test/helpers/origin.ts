@@ -87,6 +87,14 @@ export function isReady(url: string): Promise<boolean> {
   });
 }
 
+/** The JSON (pino) lines of a spawned origin's output; other lines are skipped. */
+export function logLines(output: string): Array<Record<string, unknown>> {
+  return output
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
 /** Runs a command and resolves with its exit code and output (for promtool, CLI checks). */
 export async function run(command: string, args: string[], { input, env }: { input?: string; env?: NodeJS.ProcessEnv } = {}) {
   const child = spawn(command, args, { cwd: ROOT, env: env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
