@@ -7,9 +7,12 @@ import { defineConfig } from 'astro/config';
 import origin from '../src/adapter/index.ts';
 
 export default defineConfig({
+  // The demo site lives in demo/ (src/ is the origin's own code).
+  srcDir: './demo',
+  publicDir: './demo/public',
   output: 'server',
   adapter: origin(),
-  integrations: [mdx()],
+  integrations: [mdx({ gfm: true })],
   outDir: './dist-recursive',
   cacheDir: './node_modules/.astro-recursive',
   experimental: {

@@ -23,17 +23,30 @@ export const BUILDS = {
    * The same build in the scenarios' own directory, so that an `astro build` of dist/ during a
    * benchmark (a rebuild empties dist/ first) cannot pull pages from under a running origin.
    */
-  origin: { config: 'astro.config.mjs', outDir: 'dist-load', outDirFlag: true, what: 'astro-fastify-origin adapter, queuedRendering on' },
+  origin: {
+    config: 'astro.config.mjs',
+    outDir: 'dist-load',
+    outDirFlag: true,
+    what: 'astro-fastify-origin adapter, queuedRendering on',
+  },
   /** Our adapter, queue renderer off: every page through the recursive renderer. */
-  recursive: { config: 'load/astro.config.recursive.mjs', outDir: 'dist-recursive', what: 'astro-fastify-origin adapter, queuedRendering off' },
+  recursive: {
+    config: 'load/astro.config.recursive.mjs',
+    outDir: 'dist-recursive',
+    what: 'astro-fastify-origin adapter, queuedRendering off',
+  },
   /** The official @astrojs/node adapter, standalone, queue renderer on. */
-  node: { config: 'load/astro.config.node.mjs', outDir: 'dist-node', what: '@astrojs/node standalone, queuedRendering on' },
+  node: {
+    config: 'load/astro.config.node.mjs',
+    outDir: 'dist-node',
+    what: '@astrojs/node standalone, queuedRendering on',
+  },
 } as const satisfies Record<string, BuildKind>;
 
 export type BuildName = keyof typeof BUILDS;
 
 /** What goes into a build of the site: sources, public files, the adapter, the config. */
-const SOURCES = ['src/pages', 'src/components', 'src/layouts', 'src/styles', 'src/content', 'src/adapter', 'public'];
+const SOURCES = ['demo', 'src/adapter'];
 
 function newestMtime(target: string): number {
   const full = path.join(ROOT, target);
@@ -57,7 +70,12 @@ export async function ensureBuild(name: BuildName, { force = false, quiet = fals
   if (!quiet) console.error(`building ${kind.outDir}/ (${kind.what})…`);
   const logFile = path.join(reportsDir('logs'), `build-${name}.log`);
   const fd = openSync(logFile, 'w');
-  const args = ['build', '--config', kind.config, ...('outDirFlag' in kind && kind.outDirFlag ? ['--outDir', kind.outDir] : [])];
+  const args = [
+    'build',
+    '--config',
+    kind.config,
+    ...('outDirFlag' in kind && kind.outDirFlag ? ['--outDir', kind.outDir] : []),
+  ];
   const child = spawn(process.execPath, [path.join(ROOT, 'node_modules/astro/bin/astro.mjs'), ...args], {
     cwd: ROOT,
     env: { ...process.env, ASTRO_TELEMETRY_DISABLED: '1' },
@@ -66,7 +84,9 @@ export async function ensureBuild(name: BuildName, { force = false, quiet = fals
   closeSync(fd);
   const [code] = await once(child, 'exit');
   if (code !== 0) {
-    throw new Error(`astro ${args.join(' ')} failed (${code}); log ${logFile}:\n${readFileSync(logFile, 'utf8').slice(-3000)}`);
+    throw new Error(
+      `astro ${args.join(' ')} failed (${code}); log ${logFile}:\n${readFileSync(logFile, 'utf8').slice(-3000)}`,
+    );
   }
   return kind.outDir;
 }

@@ -6,7 +6,7 @@
 // set up — compares the body with that token and counts violations in the ledger.
 import { randomBytes } from 'node:crypto';
 import type autocannon from 'autocannon';
-import { PROBE_TOKEN_COUNT } from '../../src/components/probe.ts';
+import { PROBE_TOKEN_COUNT } from '../../demo/components/probe.ts';
 
 export { PROBE_TOKEN_COUNT };
 
@@ -38,7 +38,8 @@ export function verifyProbeResponse(
   if (status !== 200) return [{ kind: 'status', detail: `status ${status}` }];
   const violations: Violation[] = [];
   const spans = [...body.matchAll(SPAN)];
-  if (spans.length !== expected) violations.push({ kind: 'span-count', detail: `${spans.length} probe spans, expected ${expected}` });
+  if (spans.length !== expected)
+    violations.push({ kind: 'span-count', detail: `${spans.length} probe spans, expected ${expected}` });
   const seen = new Set(spans.map((m) => Number(m[1])));
   const missing = Array.from({ length: expected }, (_, i) => i).filter((i) => !seen.has(i));
   if (missing.length > 0 || seen.size !== spans.length) {
@@ -46,13 +47,20 @@ export function verifyProbeResponse(
   }
   const wrong = spans.filter((m) => m[2] !== token);
   if (wrong.length > 0) {
-    violations.push({ kind: 'wrong-token', detail: `${wrong.length} spans show ${JSON.stringify(wrong[0]![2])} instead of ${token}` });
+    violations.push({
+      kind: 'wrong-token',
+      detail: `${wrong.length} spans show ${JSON.stringify(wrong[0]![2])} instead of ${token}`,
+    });
   }
   const own = body.split(token).length - 1;
-  if (own !== expected) violations.push({ kind: 'token-count', detail: `own token ${own} times, expected ${expected}` });
+  if (own !== expected)
+    violations.push({ kind: 'token-count', detail: `own token ${own} times, expected ${expected}` });
   const foreign = new Set([...body.matchAll(tokenPattern)].map((m) => m[0]).filter((t) => t !== token));
   if (foreign.size > 0) {
-    violations.push({ kind: 'foreign-token', detail: `tokens of other requests: ${[...foreign].slice(0, 3).join(', ')}` });
+    violations.push({
+      kind: 'foreign-token',
+      detail: `tokens of other requests: ${[...foreign].slice(0, 3).join(', ')}`,
+    });
   }
   return violations;
 }
@@ -75,11 +83,22 @@ export interface ProbeCounts {
 export class ProbeLedger {
   readonly run = randomBytes(4).toString('hex');
   readonly pattern = new RegExp(`pt${this.run}n\\d+r[0-9a-f]+`, 'g');
-  readonly counts: ProbeCounts = { issued: 0, verified: 0, violating: 0, byKind: {}, byPath: {}, byTransport: {}, examples: [] };
+  readonly counts: ProbeCounts = {
+    issued: 0,
+    verified: 0,
+    violating: 0,
+    byKind: {},
+    byPath: {},
+    byTransport: {},
+    examples: [],
+  };
   readonly paths: readonly string[];
   readonly expected: number;
 
-  constructor({ paths = PROBE_PATHS, expected = PROBE_TOKEN_COUNT }: { paths?: readonly string[]; expected?: number } = {}) {
+  constructor({
+    paths = PROBE_PATHS,
+    expected = PROBE_TOKEN_COUNT,
+  }: { paths?: readonly string[]; expected?: number } = {}) {
     this.paths = paths;
     this.expected = expected;
   }
@@ -101,7 +120,8 @@ export class ProbeLedger {
           const transport = TRANSPORTS[Math.floor(seq / this.paths.length) % TRANSPORTS.length]!;
           context.probe = { token, path, transport, seq };
           const query = transport === 'header' ? '' : `?token=${token}`;
-          const headers = transport === 'query' ? { ...request.headers } : { ...request.headers, 'x-probe-token': token };
+          const headers =
+            transport === 'query' ? { ...request.headers } : { ...request.headers, 'x-probe-token': token };
           this.counts.byPath[path] = (this.counts.byPath[path] ?? 0) + 1;
           this.counts.byTransport[transport] = (this.counts.byTransport[transport] ?? 0) + 1;
           return { ...request, path: path + query, headers };

@@ -1,4 +1,4 @@
-// The demo site's pages the scenarios load: found from src/pages and the build, not hard-coded,
+// The demo site's pages the scenarios load: found from demo/pages and the build, not hard-coded,
 // so the scenarios follow the site as it grows.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -8,11 +8,11 @@ import { ROOT } from './paths.ts';
 const NOT_CONTENT = /(^|\/)(probe[^/]*|errors\/.*|404|500)\.mdx$/;
 
 /**
- * URL paths of every static MDX page (src/pages/**\/*.mdx, no [params]): the pages Astro
+ * URL paths of every static MDX page (demo/pages/**\/*.mdx, no [params]): the pages Astro
  * renders with the queue renderer when queuedRendering is on.
  */
 export function mdxPages(): string[] {
-  const pagesDir = path.join(ROOT, 'src', 'pages');
+  const pagesDir = path.join(ROOT, 'demo', 'pages');
   return readdirSync(pagesDir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile() && e.name.endsWith('.mdx'))
     .map((e) => path.relative(pagesDir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
@@ -23,7 +23,10 @@ export function mdxPages(): string[] {
 }
 
 /** `paths` with the size of their 200 response from `baseUrl`, largest first (non-200s dropped). */
-export async function bySize(baseUrl: string, paths: readonly string[]): Promise<Array<{ path: string; bytes: number }>> {
+export async function bySize(
+  baseUrl: string,
+  paths: readonly string[],
+): Promise<Array<{ path: string; bytes: number }>> {
   const sized = await Promise.all(
     paths.map(async (p) => {
       const res = await fetch(baseUrl + p);
@@ -31,7 +34,10 @@ export async function bySize(baseUrl: string, paths: readonly string[]): Promise
       return { path: p, bytes, ok: res.status === 200 };
     }),
   );
-  return sized.filter((s) => s.ok).map(({ path: p, bytes }) => ({ path: p, bytes })).sort((a, b) => b.bytes - a.bytes);
+  return sized
+    .filter((s) => s.ok)
+    .map(({ path: p, bytes }) => ({ path: p, bytes }))
+    .sort((a, b) => b.bytes - a.bytes);
 }
 
 /** The largest hashed asset (/_astro/…) of a build's client dir, as a URL path; undefined if none. */
@@ -42,7 +48,7 @@ export function largestAsset(buildDir: string): string | undefined {
   for (const e of readdirSync(clientDir, { recursive: true, withFileTypes: true })) {
     if (!e.isFile()) continue;
     const full = path.join(e.parentPath, e.name);
-    const url = '/' + path.relative(clientDir, full).split(path.sep).join('/');
+    const url = `/${path.relative(clientDir, full).split(path.sep).join('/')}`;
     if (!url.startsWith('/_astro/')) continue;
     const size = statSync(full).size;
     if (!best || size > best.size) best = { url, size };
@@ -61,9 +67,13 @@ export interface TargetChoice {
  * The benchmark targets: the largest MDX page (queue renderer), an .astro page (recursive
  * renderer, streamed) and, when asked, the largest static asset. Sizes are read from `baseUrl`.
  */
-export async function benchTargets(baseUrl: string, buildDir: string, c: TargetChoice = {}): Promise<Array<{ name: string; paths: string[] }>> {
+export async function benchTargets(
+  baseUrl: string,
+  buildDir: string,
+  c: TargetChoice = {},
+): Promise<Array<{ name: string; paths: string[] }>> {
   const mdxPath = c.mdxPath || (await bySize(baseUrl, mdxPages()))[0]?.path;
-  if (!mdxPath) throw new Error('no MDX page found in src/pages');
+  if (!mdxPath) throw new Error('no MDX page found in demo/pages');
   const targets = [
     { name: 'mdx', paths: [mdxPath] },
     { name: 'astro', paths: [c.astroPath || '/'] },

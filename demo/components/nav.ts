@@ -1,4 +1,4 @@
-// The docs sidebar. One entry per MDX page under src/pages/docs/, in reading order.
+// The docs sidebar. One entry per MDX page under demo/pages/docs/, in reading order.
 // Each page's frontmatter repeats its `section` and `order`; keep the two in step
 // (a page missing here would have no way in from the sidebar).
 

@@ -13,13 +13,16 @@ interface StreamTestHooks {
   gates: Map<string, () => void>;
   liveStreams: Set<string>;
 }
-const hooks: StreamTestHooks = ((globalThis as { __streamTestHooks?: StreamTestHooks }).__streamTestHooks ??= {
-  gates: new Map(),
-  liveStreams: new Set(),
-});
+const shared = globalThis as { __streamTestHooks?: StreamTestHooks };
+shared.__streamTestHooks ??= { gates: new Map(), liveStreams: new Set() };
+const hooks: StreamTestHooks = shared.__streamTestHooks;
 
 const encoder = new TextEncoder();
-const headers = { 'content-type': 'text/plain; charset=utf-8', 'set-cookie': 'stream-endpoint=1; Path=/', 'x-stream-endpoint': 'yes' };
+const headers = {
+  'content-type': 'text/plain; charset=utf-8',
+  'set-cookie': 'stream-endpoint=1; Path=/',
+  'x-stream-endpoint': 'yes',
+};
 
 export const GET: APIRoute = ({ url }) => {
   const mode = url.searchParams.get('mode');
@@ -51,7 +54,10 @@ export const GET: APIRoute = ({ url }) => {
         case 'endless':
           hooks.liveStreams.add(id);
           controller.enqueue(encoder.encode('tick of the clock;'));
-          timer = setInterval(() => controller.enqueue(encoder.encode('tick of the clock;')), Number(url.searchParams.get('every') ?? 20));
+          timer = setInterval(
+            () => controller.enqueue(encoder.encode('tick of the clock;')),
+            Number(url.searchParams.get('every') ?? 20),
+          );
           return;
         default:
           controller.enqueue(encoder.encode('usage: ?mode=strings|fail-at-once|fail-later|gated|endless'));
