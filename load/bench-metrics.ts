@@ -2,8 +2,9 @@
 // METRICS_ENABLED=true while a scraper GETs /metrics every --scrape-interval seconds (1 s by
 // default: 15× Prometheus' usual 15 s, the worst case), against METRICS_ENABLED=false.
 // Goal: ≤ 3 % fewer req/s.
-import { compareOrigins, publishComparison } from './lib/origin-ab.ts';
+
 import { readOptions } from './lib/options.ts';
+import { compareOrigins, publishComparison } from './lib/origin-ab.ts';
 
 const opts = readOptions(
   'npm run bench:metrics',
@@ -26,7 +27,10 @@ const result = await compareOrigins({
       env: { METRICS_ENABLED: 'true', POOL_POLICY: opts.policy, WORKERS: '1' },
       during(server) {
         const timer = setInterval(() => {
-          void fetch(server.metricsUrl!).then((r) => r.arrayBuffer(), () => {});
+          void fetch(server.metricsUrl!).then(
+            (r) => r.arrayBuffer(),
+            () => {},
+          );
         }, opts.scrapeInterval * 1000);
         return () => clearInterval(timer);
       },

@@ -2,13 +2,17 @@
 // alternating. The scenario only sets WORKERS; when the origin does not fork workers for it
 // (no child processes appear), it says so and skips.
 import { readFileSync } from 'node:fs';
-import { compareOrigins, publishComparison } from './lib/origin-ab.ts';
 import { readOptions } from './lib/options.ts';
+import { compareOrigins, publishComparison } from './lib/origin-ab.ts';
 
 const opts = readOptions(
   'npm run bench:workers',
   { connections: 50, duration: 10, rounds: 3, warmup: 20, workers: 2, policy: 'off', build: true },
-  { workers: 'WORKERS of the second variant', policy: 'POOL_POLICY of both origins', build: 'build dist/ when missing or stale (--no-build to skip)' },
+  {
+    workers: 'WORKERS of the second variant',
+    policy: 'POOL_POLICY of both origins',
+    build: 'build dist/ when missing or stale (--no-build to skip)',
+  },
 );
 
 /** Child processes of `pid` (Linux /proc). */

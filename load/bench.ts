@@ -13,7 +13,7 @@ import { reportsDir, stamp } from './lib/paths.ts';
 import { machineNote, writeReport } from './lib/report-file.ts';
 import { benchTargets } from './lib/site.ts';
 import { preloadArgs, type Server, spawnAstroNode, spawnOrigin } from './lib/spawn-origin.ts';
-import { fixed, int, markdownTable, percent, spread, type Spread, times, withRange } from './lib/stats.ts';
+import { fixed, int, markdownTable, percent, type Spread, spread, times, withRange } from './lib/stats.ts';
 
 const opts = readOptions(
   'npm run bench',
@@ -65,14 +65,26 @@ try {
   ours = await spawnOrigin({ name: OURS, buildDir: ourBuild, env: ourEnv });
   node = await spawnAstroNode({ name: NODE, buildDir: nodeBuild });
 
-  targets = await benchTargets(ours.url, ourBuild, { mdxPath: opts.mdxPath, astroPath: opts.astroPath, assetPath: opts.assetPath, withAsset: true });
+  targets = await benchTargets(ours.url, ourBuild, {
+    mdxPath: opts.mdxPath,
+    astroPath: opts.astroPath,
+    assetPath: opts.assetPath,
+    withAsset: true,
+  });
   console.error(`targets: ${targets.map((t) => `${t.name} ${t.paths[0]}`).join(', ')}`);
 
   const variants: Variant[] = [
     { name: OURS, url: ours.url },
     { name: NODE, url: node.url },
   ];
-  runs = await alternate({ variants, targets, rounds: opts.rounds, connections: opts.connections, duration: opts.duration, warmup: opts.warmup });
+  runs = await alternate({
+    variants,
+    targets,
+    rounds: opts.rounds,
+    connections: opts.connections,
+    duration: opts.duration,
+    warmup: opts.warmup,
+  });
 } finally {
   await Promise.all([ours?.stop(), node?.stop()]);
 }
@@ -95,7 +107,9 @@ for (const target of targets.filter((t) => t.name !== 'static')) {
       policy,
     });
     byConcurrency[concurrency] = spread(perRound);
-    console.error(`ceiling ${target.name} ${target.paths[0]}, ${concurrency} in flight: ${perRound.map((v) => int(v)).join(', ')} renders/s`);
+    console.error(
+      `ceiling ${target.name} ${target.paths[0]}, ${concurrency} in flight: ${perRound.map((v) => int(v)).join(', ')} renders/s`,
+    );
   }
   const best = Object.values(byConcurrency).sort((a, b) => b.median - a.median)[0]!;
   ceilings.set(target.name, { byConcurrency, best });
@@ -123,7 +137,19 @@ const rows = targets.map((t) => {
 
 const ms = (v: number) => fixed(v, 1);
 const table = markdownTable(
-  ['target', 'path', `${OURS} req/s`, `${NODE} req/s`, 'req/s ratio (ours / node)', 'ours p99 ms', 'node p99 ms', 'p99 ratio (ours / node)', 'ceiling renders/s (best)', 'ours % of ceiling', 'node % of ceiling'],
+  [
+    'target',
+    'path',
+    `${OURS} req/s`,
+    `${NODE} req/s`,
+    'req/s ratio (ours / node)',
+    'ours p99 ms',
+    'node p99 ms',
+    'p99 ratio (ours / node)',
+    'ceiling renders/s (best)',
+    'ours % of ceiling',
+    'node % of ceiling',
+  ],
   rows.map((r) => [
     r.target.name,
     `\`${r.target.paths[0]}\``,
@@ -145,9 +171,13 @@ const goals: string[] = [];
 for (const r of rows) {
   const need = r.target.name === 'mdx' ? 1.15 : r.target.name === 'astro' ? 1.5 : 1;
   const mark = (ok: boolean) => (ok ? 'met' : 'MISSED');
-  goals.push(`- ${r.target.name}: req/s ${times(r.rpsRatio.median)} of @astrojs/node (goal ≥ ${need}×: ${mark(r.rpsRatio.median >= need)}); ` +
-    `p99 ${times(r.p99Ratio.median)} (goal ≤ 1×: ${mark(r.p99Ratio.median <= 1)})` +
-    (r.ceiling ? `; ${percent(r.oursOfCeiling, 0)} of the in-process ceiling (goal ≥ 80 %: ${mark(r.oursOfCeiling >= 0.8)})` : ''));
+  goals.push(
+    `- ${r.target.name}: req/s ${times(r.rpsRatio.median)} of @astrojs/node (goal ≥ ${need}×: ${mark(r.rpsRatio.median >= need)}); ` +
+      `p99 ${times(r.p99Ratio.median)} (goal ≤ 1×: ${mark(r.p99Ratio.median <= 1)})` +
+      (r.ceiling
+        ? `; ${percent(r.oursOfCeiling, 0)} of the in-process ceiling (goal ≥ 80 %: ${mark(r.oursOfCeiling >= 0.8)})`
+        : ''),
+  );
 }
 
 let profiles = '';
@@ -175,15 +205,39 @@ const markdown = [
   ...(profiles ? ['', profiles] : []),
 ].join('\n');
 console.log(`\n${markdown}\n`);
-writeReport('bench', markdown, { opts, targets, runs: runs.runs, ceilings: Object.fromEntries(ceilings), problems: runs.problems });
+writeReport('bench', markdown, {
+  opts,
+  targets,
+  runs: runs.runs,
+  ceilings: Object.fromEntries(ceilings),
+  problems: runs.problems,
+});
 process.exitCode = runs.problems.length ? 1 : 0;
 
 /** Profiles each server (--cpu-prof) under the same load, one at a time; returns markdown. */
 async function profileBoth(targetsToLoad: Target[]): Promise<string> {
   const parts: string[] = ['### CPU profiles (--cpu-prof, same load per target)'];
   const spawners: Array<[string, (dir: string) => Promise<Server>]> = [
-    [OURS, (dir) => spawnOrigin({ name: `${OURS}-profile`, buildDir: ourBuild, env: ourEnv, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] })],
-    [NODE, (dir) => spawnAstroNode({ name: `${NODE}-profile`, buildDir: nodeBuild, env: { PRELOAD_EXIT_ON_SIGTERM: '1' }, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir, ...preloadArgs()] })],
+    [
+      OURS,
+      (dir) =>
+        spawnOrigin({
+          name: `${OURS}-profile`,
+          buildDir: ourBuild,
+          env: ourEnv,
+          nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir],
+        }),
+    ],
+    [
+      NODE,
+      (dir) =>
+        spawnAstroNode({
+          name: `${NODE}-profile`,
+          buildDir: nodeBuild,
+          env: { PRELOAD_EXIT_ON_SIGTERM: '1' },
+          nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir, ...preloadArgs()],
+        }),
+    ],
   ];
   for (const target of targetsToLoad) {
     for (const [name, spawn] of spawners) {
@@ -191,7 +245,12 @@ async function profileBoth(targetsToLoad: Target[]): Promise<string> {
       const server = await spawn(dir);
       try {
         // Warm, then the profiled load (the profile covers both; the warm-up share is small).
-        await runLoad({ url: server.url, connections: opts.connections, duration: opts.profileSeconds, requests: [{ method: 'GET', path: target.paths[0] }] });
+        await runLoad({
+          url: server.url,
+          connections: opts.connections,
+          duration: opts.profileSeconds,
+          requests: [{ method: 'GET', path: target.paths[0] }],
+        });
       } finally {
         await server.stop();
       }

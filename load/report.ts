@@ -4,19 +4,27 @@
 // latency, memory, page faults, context switches and pool reuse, with each variant's ratio to
 // the recursive renderer. Process figures come from the origin's own /metrics (what users
 // watch) and the kernel's peak RSS (VmHWM, reset before each round).
-import { alternate, spreadOf, type Run, type Target, type Variant } from './lib/ab.ts';
+import { alternate, type Run, spreadOf, type Target, type Variant } from './lib/ab.ts';
 import { type BuildName, buildDirFor } from './lib/build.ts';
 import { list, readOptions } from './lib/options.ts';
 import { peakRssBytes, resetPeakRss } from './lib/procfs.ts';
 import { machineNote, writeReport } from './lib/report-file.ts';
-import { delta, snapshot, type Snapshot, startSampler } from './lib/scrape.ts';
+import { delta, type Snapshot, snapshot, startSampler } from './lib/scrape.ts';
 import { mdxPages } from './lib/site.ts';
 import { type Server, spawnOrigin } from './lib/spawn-origin.ts';
 import { fixed, int, markdownTable, median, mib, percent, ratio, sum, times, withRange } from './lib/stats.ts';
 
 const opts = readOptions(
   'npm run load:report',
-  { connections: 50, amount: 15_000, rounds: 3, warmup: 20, variants: 'recursive,off,per-request,shared', paths: '', build: true },
+  {
+    connections: 50,
+    amount: 15_000,
+    rounds: 3,
+    warmup: 20,
+    variants: 'recursive,off,per-request,shared',
+    paths: '',
+    build: true,
+  },
   {
     connections: 'autocannon connections',
     amount: 'requests per round per variant (the fixed work, as the seed builds a fixed site)',
@@ -54,7 +62,14 @@ const servers = new Map<string, Server>();
 let result: Awaited<ReturnType<typeof alternate>>;
 try {
   for (const spec of specs) {
-    servers.set(spec.label, await spawnOrigin({ name: `report-${spec.key}`, buildDir: buildDirs.get(spec.build)!, env: { POOL_POLICY: spec.policy, WORKERS: '1' } }));
+    servers.set(
+      spec.label,
+      await spawnOrigin({
+        name: `report-${spec.key}`,
+        buildDir: buildDirs.get(spec.build)!,
+        env: { POOL_POLICY: spec.policy, WORKERS: '1' },
+      }),
+    );
   }
   const variants: Variant[] = specs.map((spec) => {
     const server = servers.get(spec.label)!;
@@ -82,8 +97,18 @@ try {
     };
   });
   const target: Target = { name: 'mdx', paths };
-  console.error(`${specs.length} variants × ${opts.rounds} rounds × ${opts.amount} requests over ${paths.length} MDX pages, ${opts.connections} connections`);
-  result = await alternate({ variants, targets: [target], rounds: opts.rounds, connections: opts.connections, duration: 0, amount: opts.amount, warmup: opts.warmup });
+  console.error(
+    `${specs.length} variants × ${opts.rounds} rounds × ${opts.amount} requests over ${paths.length} MDX pages, ${opts.connections} connections`,
+  );
+  result = await alternate({
+    variants,
+    targets: [target],
+    rounds: opts.rounds,
+    connections: opts.connections,
+    duration: 0,
+    amount: opts.amount,
+    warmup: opts.warmup,
+  });
 } finally {
   await Promise.all([...servers.values()].map((s) => s.stop()));
 }
@@ -92,24 +117,83 @@ try {
 const runs = result.runs;
 const base = specs[0]!.label;
 const of = (label: string, f: (r: Run) => number) => runs.filter((r) => r.variant === label).map(f);
-type Row = { metric: string; value: (label: string) => number; format: (v: number) => string; better?: 'lower' | 'higher' };
+type Row = {
+  metric: string;
+  value: (label: string) => number;
+  format: (v: number) => string;
+  better?: 'lower' | 'higher';
+};
 const x = (key: string) => (r: Run) => r.extra[key] ?? NaN;
 const ms = (v: number) => `${fixed(v, 1)} ms`;
 const rowsSpec: Row[] = [
-  { metric: 'Requests/s (median of rounds)', value: (l) => median(of(l, (r) => r.load.rps)), format: int, better: 'higher' },
-  { metric: `Time for ${int(opts.amount)} requests`, value: (l) => median(of(l, (r) => r.load.seconds)), format: (v) => `${fixed(v, 2)} s`, better: 'lower' },
+  {
+    metric: 'Requests/s (median of rounds)',
+    value: (l) => median(of(l, (r) => r.load.rps)),
+    format: int,
+    better: 'higher',
+  },
+  {
+    metric: `Time for ${int(opts.amount)} requests`,
+    value: (l) => median(of(l, (r) => r.load.seconds)),
+    format: (v) => `${fixed(v, 2)} s`,
+    better: 'lower',
+  },
   { metric: 'Latency p50', value: (l) => median(of(l, (r) => r.load.p50)), format: ms, better: 'lower' },
   { metric: 'Latency p97.5', value: (l) => median(of(l, (r) => r.load.p97_5)), format: ms, better: 'lower' },
   { metric: 'Latency p99', value: (l) => median(of(l, (r) => r.load.p99)), format: ms, better: 'lower' },
-  { metric: 'Errors + timeouts + non-2xx (all rounds)', value: (l) => sum(of(l, (r) => r.load.errors + r.load.non2xx)), format: int, better: 'lower' },
-  { metric: 'CPU time per round (user+sys)', value: (l) => median(of(l, x('cpuSeconds'))), format: (v) => `${fixed(v, 2)} s`, better: 'lower' },
-  { metric: 'Max RSS (kernel VmHWM, max of rounds)', value: (l) => Math.max(...of(l, x('peakRssBytes'))), format: mib, better: 'lower' },
-  { metric: 'Heap used (peak of 1 s samples, max of rounds)', value: (l) => Math.max(...of(l, x('peakHeapUsedBytes'))), format: mib, better: 'lower' },
-  { metric: 'Page faults, minor (per round)', value: (l) => median(of(l, x('minorFaults'))), format: int, better: 'lower' },
-  { metric: 'Page faults, major (per round)', value: (l) => median(of(l, x('majorFaults'))), format: int, better: 'lower' },
-  { metric: 'Vol. context switches (per round)', value: (l) => median(of(l, x('voluntaryCs'))), format: int, better: 'lower' },
-  { metric: 'Invol. context switches (per round)', value: (l) => median(of(l, x('involuntaryCs'))), format: int, better: 'lower' },
-  { metric: 'Queue nodes acquired per request', value: (l) => sum(of(l, (r) => x('poolReused')(r) + x('poolNew')(r))) / sum(of(l, (r) => r.load.responses)), format: (v) => fixed(v, 1) },
+  {
+    metric: 'Errors + timeouts + non-2xx (all rounds)',
+    value: (l) => sum(of(l, (r) => r.load.errors + r.load.non2xx)),
+    format: int,
+    better: 'lower',
+  },
+  {
+    metric: 'CPU time per round (user+sys)',
+    value: (l) => median(of(l, x('cpuSeconds'))),
+    format: (v) => `${fixed(v, 2)} s`,
+    better: 'lower',
+  },
+  {
+    metric: 'Max RSS (kernel VmHWM, max of rounds)',
+    value: (l) => Math.max(...of(l, x('peakRssBytes'))),
+    format: mib,
+    better: 'lower',
+  },
+  {
+    metric: 'Heap used (peak of 1 s samples, max of rounds)',
+    value: (l) => Math.max(...of(l, x('peakHeapUsedBytes'))),
+    format: mib,
+    better: 'lower',
+  },
+  {
+    metric: 'Page faults, minor (per round)',
+    value: (l) => median(of(l, x('minorFaults'))),
+    format: int,
+    better: 'lower',
+  },
+  {
+    metric: 'Page faults, major (per round)',
+    value: (l) => median(of(l, x('majorFaults'))),
+    format: int,
+    better: 'lower',
+  },
+  {
+    metric: 'Vol. context switches (per round)',
+    value: (l) => median(of(l, x('voluntaryCs'))),
+    format: int,
+    better: 'lower',
+  },
+  {
+    metric: 'Invol. context switches (per round)',
+    value: (l) => median(of(l, x('involuntaryCs'))),
+    format: int,
+    better: 'lower',
+  },
+  {
+    metric: 'Queue nodes acquired per request',
+    value: (l) => sum(of(l, (r) => x('poolReused')(r) + x('poolNew')(r))) / sum(of(l, (r) => r.load.responses)),
+    format: (v) => fixed(v, 1),
+  },
   {
     metric: 'Pool hit ratio (reused / acquired)',
     value: (l) => {
@@ -136,7 +220,10 @@ const spreadTable = markdownTable(
   specs.map((s) => [
     s.label,
     withRange(spreadOf(runs, s.label, 'mdx', (r) => r.load.rps)),
-    withRange(spreadOf(runs, s.label, 'mdx', (r) => r.load.p99), (v) => fixed(v, 1)),
+    withRange(
+      spreadOf(runs, s.label, 'mdx', (r) => r.load.p99),
+      (v) => fixed(v, 1),
+    ),
     withRange(spreadOf(runs, s.label, 'mdx', x('minorFaults'))),
   ]),
 );

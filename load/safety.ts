@@ -36,15 +36,28 @@ console.log(
 );
 const results: SafetyResult[] = [];
 if (target) {
-  const result = { policy: target, ...(await runProbe({ url: target, connections: opts.connections, amount: opts.amount, duration: opts.duration })) };
+  const result = {
+    policy: target,
+    ...(await runProbe({ url: target, connections: opts.connections, amount: opts.amount, duration: opts.duration })),
+  };
   results.push(result);
-  console.log(`${target}: ${result.problems.length === 0 ? 'PASS' : 'FAIL'} — ${result.counts.verified} responses checked`);
+  console.log(
+    `${target}: ${result.problems.length === 0 ? 'PASS' : 'FAIL'} — ${result.counts.verified} responses checked`,
+  );
   for (const problem of result.problems) console.log(`  ${problem}`);
 }
 for (const policy of policies) {
-  const result = await runSafety({ policy, connections: opts.connections, amount: opts.amount, duration: opts.duration, buildDir });
+  const result = await runSafety({
+    policy,
+    connections: opts.connections,
+    amount: opts.amount,
+    duration: opts.duration,
+    buildDir,
+  });
   results.push(result);
-  console.log(`${policy}: ${result.problems.length === 0 ? 'PASS' : 'FAIL'} — ${result.counts.verified} responses checked`);
+  console.log(
+    `${policy}: ${result.problems.length === 0 ? 'PASS' : 'FAIL'} — ${result.counts.verified} responses checked`,
+  );
   for (const problem of result.problems) console.log(`  ${problem}`);
 }
 
@@ -60,13 +73,17 @@ const markdown = [
 ].join('\n');
 console.log(`\n${table}\n`);
 writeReport('safety', markdown, results);
-console.log(failed ? 'FAIL: concurrency-safety violations (see above)' : 'PASS: no violation, error, timeout or non-2xx response');
+console.log(
+  failed ? 'FAIL: concurrency-safety violations (see above)' : 'PASS: no violation, error, timeout or non-2xx response',
+);
 process.exitCode = failed ? 1 : 0;
 
 /** --target: an http(s) origin URL without a path; exits with a clear message otherwise. */
 function targetUrl(value: string): string {
   const url = URL.canParse(value) ? new URL(value) : undefined;
   if (url && /^https?:$/.test(url.protocol)) return url.origin;
-  console.error(`--target must be an http:// or https:// URL such as http://127.0.0.1:4321 (got ${JSON.stringify(value)})`);
+  console.error(
+    `--target must be an http:// or https:// URL such as http://127.0.0.1:4321 (got ${JSON.stringify(value)})`,
+  );
   process.exit(2);
 }

@@ -1,10 +1,16 @@
 // The catch-all: every request that is not a static file or another route is Astro's.
 import type { FastifyPluginAsync } from 'fastify';
-import { type LoadedBuild } from '../src/astro/load-build.ts';
 import { queuedRenderingEnabled, rendererOf } from '../src/astro/astro-internals.ts';
-import { releaseWebRequest, renderChannel, sendWebResponse, toWebRequest, type RenderEvent } from '../src/astro/bridge.ts';
-import type { PoolPolicy } from '../src/astro/pool-policy.ts';
+import {
+  type RenderEvent,
+  releaseWebRequest,
+  renderChannel,
+  sendWebResponse,
+  toWebRequest,
+} from '../src/astro/bridge.ts';
 import { createErrorPageFetch } from '../src/astro/error-pages.ts';
+import type { LoadedBuild } from '../src/astro/load-build.ts';
+import type { PoolPolicy } from '../src/astro/pool-policy.ts';
 import { requestContext } from '../src/plugins/faults.ts';
 import { ALLOWED_METHODS } from '../src/plugins/hardening.ts';
 
@@ -55,7 +61,12 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
       // The request id follows the render's promises only where that is cheap (faults.ts).
       const response = await (requestContext ? requestContext.run(request.id, render) : render());
       const published = renderChannel.hasSubscribers
-        ? () => renderChannel.publish({ route, renderer, seconds: (performance.now() - started) / 1000 } satisfies RenderEvent)
+        ? () =>
+            renderChannel.publish({
+              route,
+              renderer,
+              seconds: (performance.now() - started) / 1000,
+            } satisfies RenderEvent)
         : undefined;
       return sendWebResponse(reply, response, {
         onBodyComplete: published,

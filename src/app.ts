@@ -10,8 +10,8 @@ import type { Config } from './config.ts';
 import { logAstroFaults } from './plugins/faults.ts';
 import { clientErrorHandler, createFrameworkErrors, registerHardening } from './plugins/hardening.ts';
 import { registerOverload } from './plugins/overload.ts';
-import { OneLinePerRequest } from './request-log.ts';
 import staticFiles from './plugins/static-files.ts';
+import { OneLinePerRequest } from './request-log.ts';
 
 export interface AppOptions {
   config: Config;
@@ -27,7 +27,10 @@ export interface AppOptions {
 const REQUEST_ID = /^[\x21-\x7e]+$/;
 
 /** Fastify server options that come from the configuration (timeouts, limits). */
-export function serverOptions(config: Config, requestIdPrefix = 'req-'): FastifyServerOptions & { http: ServerOptions } {
+export function serverOptions(
+  config: Config,
+  requestIdPrefix = 'req-',
+): FastifyServerOptions & { http: ServerOptions } {
   const logController = new OneLinePerRequest();
   let nextId = 0;
   return {
@@ -70,7 +73,13 @@ export function serverOptions(config: Config, requestIdPrefix = 'req-'): Fastify
  * The app factory: registers plugins and routes and never listens (src/server.ts does, tests
  * use inject() or listen on port 0). Applies the node-pool policy to the build's App.
  */
-export async function buildApp({ config, build, logger, plugins = [], requestIdPrefix }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({
+  config,
+  build,
+  logger,
+  plugins = [],
+  requestIdPrefix,
+}: AppOptions): Promise<FastifyInstance> {
   const fastify = Fastify({ ...serverOptions(config, requestIdPrefix), logger: logger ?? { level: config.LOG_LEVEL } });
   const policy = applyPoolPolicy(build.app, config.POOL_POLICY, config.POOL_SIZE);
   logAstroFaults(build.app, fastify.log);

@@ -55,7 +55,9 @@ export async function runPrimary(config: Config, count: number): Promise<void> {
     slot.worker = worker;
     // IPC to a worker that is exiting fails asynchronously, as an 'error' event: without a
     // listener that would be an uncaught exception in the primary.
-    worker.on('error', (err) => log.warn({ err, worker: slot.index }, 'IPC with a worker failed (it is probably exiting)'));
+    worker.on('error', (err) =>
+      log.warn({ err, worker: slot.index }, 'IPC with a worker failed (it is probably exiting)'),
+    );
     worker.on('message', (message: { type?: string }) => {
       if (message?.type !== WORKER_READY_MESSAGE) return;
       slot.ready = true;
@@ -82,7 +84,10 @@ export async function runPrimary(config: Config, count: number): Promise<void> {
     if (!wasReady && !everReady) {
       // The first workers cannot start (bad build, port in use...): restarting will not help.
       // The worker printed why; stop everything and exit 1 like a single process would.
-      log.fatal({ worker: slot.index, code, signal }, 'a worker failed to start (see its error above); stopping the primary');
+      log.fatal(
+        { worker: slot.index, code, signal },
+        'a worker failed to start (see its error above); stopping the primary',
+      );
       void shutdown(1);
       return;
     }
@@ -90,14 +95,20 @@ export async function runPrimary(config: Config, count: number): Promise<void> {
     if (uptime >= RESTART_BACKOFF.stableMs) slot.backoffMs = RESTART_BACKOFF.minMs;
     const delay = slot.backoffMs;
     slot.backoffMs = Math.min(slot.backoffMs * 2, RESTART_BACKOFF.maxMs);
-    log.error({ worker: slot.index, pid: worker.process.pid, code, signal, uptimeMs: uptime, restartInMs: delay }, 'worker died; restarting it');
+    log.error(
+      { worker: slot.index, pid: worker.process.pid, code, signal, uptimeMs: uptime, restartInMs: delay },
+      'worker died; restarting it',
+    );
     metrics.restarts.inc();
     slot.restartTimer = setTimeout(() => fork(slot), delay);
   });
 
   const listener = config.METRICS_ENABLED
     ? await startMetricsListener(
-        { contentType: metrics.registry.contentType, metrics: () => metrics.metrics(slots.flatMap((s) => (s.worker && s.ready ? [s.worker] : []))) },
+        {
+          contentType: metrics.registry.contentType,
+          metrics: () => metrics.metrics(slots.flatMap((s) => (s.worker && s.ready ? [s.worker] : []))),
+        },
         { host: config.METRICS_HOST, port: config.METRICS_PORT, logger: log },
       )
     : undefined;
@@ -137,5 +148,8 @@ export async function runPrimary(config: Config, count: number): Promise<void> {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void shutdown(0));
 
   for (const slot of slots) fork(slot);
-  log.info({ workers: count, metrics: listener ? `http://${config.METRICS_HOST}:${config.METRICS_PORT}/metrics` : 'off' }, 'primary started');
+  log.info(
+    { workers: count, metrics: listener ? `http://${config.METRICS_HOST}:${config.METRICS_PORT}/metrics` : 'off' },
+    'primary started',
+  );
 }

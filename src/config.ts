@@ -10,7 +10,11 @@ const schema = {
     HOST: { type: 'string', default: '127.0.0.1', minLength: 1 },
     PORT: { type: 'integer', default: 4321, minimum: 0, maximum: 65535 },
     BUILD_DIR: { type: 'string', default: 'dist', minLength: 1 },
-    LOG_LEVEL: { type: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+    LOG_LEVEL: {
+      type: 'string',
+      default: 'info',
+      enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    },
     POOL_POLICY: { type: 'string', default: 'off', enum: POOL_POLICIES },
     POOL_SIZE: { type: 'integer', default: 1000, minimum: 1, maximum: 1_000_000 },
     METRICS_ENABLED: { type: 'boolean', default: true },

@@ -65,13 +65,19 @@ function handleFaultsAndSignals(origin: RunningOrigin, config: Config): ReturnTy
       // Our drain gives up at SHUTDOWN_TIMEOUT_MS and cuts what is left; this is the backstop.
       delay: config.SHUTDOWN_TIMEOUT_MS + 5000,
       skip: ['unhandledRejection'],
-      logger: { error: (detail: unknown) => log.error(detail instanceof Error ? { err: detail } : { detail }, 'shutdown') },
+      logger: {
+        error: (detail: unknown) => log.error(detail instanceof Error ? { err: detail } : { detail }, 'shutdown'),
+      },
     },
     async ({ signal, err, manual }) => {
       if (err) log.error({ err }, 'uncaught exception: draining and exiting with 1');
-      else log.info({ signal: signal ?? (manual ? 'primary' : undefined) }, 'shutting down: draining in-flight requests');
+      else
+        log.info({ signal: signal ?? (manual ? 'primary' : undefined) }, 'shutting down: draining in-flight requests');
       const { forced } = await origin.close();
-      if (forced) throw new Error(`shutdown: in-flight requests were cut after SHUTDOWN_TIMEOUT_MS=${config.SHUTDOWN_TIMEOUT_MS}`);
+      if (forced)
+        throw new Error(
+          `shutdown: in-flight requests were cut after SHUTDOWN_TIMEOUT_MS=${config.SHUTDOWN_TIMEOUT_MS}`,
+        );
     },
   );
   return grace;

@@ -4,8 +4,8 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { buildApp } from './app.ts';
 import { loadBuild } from './astro/load-build.ts';
 import type { Config } from './config.ts';
-import { createRegistry, instrument, startMetricsListener } from './metrics/index.ts';
 import { answerMetricsRequests } from './metrics/cluster.ts';
+import { createRegistry, instrument, startMetricsListener } from './metrics/index.ts';
 
 export interface RunningOrigin {
   app: FastifyInstance;
@@ -60,15 +60,31 @@ export async function startOrigin(config: Config, { logger, workerSlot }: StartO
     app.server.on('drop', () => {
       if (Date.now() - warned < 10_000) return;
       warned = Date.now();
-      app.log.warn({ maxConnections: config.MAX_CONNECTIONS }, 'connection refused: MAX_CONNECTIONS connections are open (raise it, or add workers or instances)');
+      app.log.warn(
+        { maxConnections: config.MAX_CONNECTIONS },
+        'connection refused: MAX_CONNECTIONS connections are open (raise it, or add workers or instances)',
+      );
     });
   }
   await app.listen({ host: config.HOST, port: config.PORT });
   let metrics: Awaited<ReturnType<typeof startMetricsListener>> | undefined;
   if (registry && workerSlot !== undefined) answerMetricsRequests(registry);
-  else if (registry) metrics = await startMetricsListener(registry, { host: config.METRICS_HOST, port: config.METRICS_PORT, logger: app.log });
+  else if (registry)
+    metrics = await startMetricsListener(registry, {
+      host: config.METRICS_HOST,
+      port: config.METRICS_PORT,
+      logger: app.log,
+    });
   app.lifecycle.ready = true;
-  app.log.info({ poolPolicy: app.poolPolicy.name, poolCapacity: app.poolPolicy.capacity, buildDir: config.BUILD_DIR, worker: workerSlot }, 'origin ready');
+  app.log.info(
+    {
+      poolPolicy: app.poolPolicy.name,
+      poolCapacity: app.poolPolicy.capacity,
+      buildDir: config.BUILD_DIR,
+      worker: workerSlot,
+    },
+    'origin ready',
+  );
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   const host = config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;

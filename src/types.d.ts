@@ -16,6 +16,6 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     lifecycle: { ready: boolean; draining: boolean };
-    poolPolicy: import("./astro/pool-policy.ts").PoolPolicy;
+    poolPolicy: import('./astro/pool-policy.ts').PoolPolicy;
   }
 }

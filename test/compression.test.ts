@@ -18,7 +18,11 @@ function rawGet(path: string, acceptEncoding: string) {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () =>
-        resolve({ encoding: res.headers['content-encoding'], body: Buffer.concat(chunks), type: res.headers['content-type'] }),
+        resolve({
+          encoding: res.headers['content-encoding'],
+          body: Buffer.concat(chunks),
+          type: res.headers['content-type'],
+        }),
       );
     })
       .on('error', reject)

@@ -24,7 +24,10 @@ test('bad values are refused with a message naming each variable and value', () 
       return true;
     },
   );
-  assert.throws(() => loadConfig({ HEADERS_TIMEOUT_MS: '60000', REQUEST_TIMEOUT_MS: '30000' }), /must not exceed REQUEST_TIMEOUT_MS/);
+  assert.throws(
+    () => loadConfig({ HEADERS_TIMEOUT_MS: '60000', REQUEST_TIMEOUT_MS: '30000' }),
+    /must not exceed REQUEST_TIMEOUT_MS/,
+  );
 });
 
 test('the server exits 1 on bad configuration, with the message and no stack', async () => {
@@ -41,13 +44,16 @@ test('the server exits 1 with a clear message when the build directory has no se
     env: { ...process.env, PORT: '0' },
   });
   assert.equal(code, 1);
-  assert.match(output, /Cannot load the Astro build at \/nonexistent\/build\/server\/entry\.mjs: no Astro server build there/);
+  assert.match(
+    output,
+    /Cannot load the Astro build at \/nonexistent\/build\/server\/entry\.mjs: no Astro server build there/,
+  );
 });
 
 test('a build dir given as argument wins over BUILD_DIR', async () => {
   const origin = await spawnOrigin({ BUILD_DIR: '/nonexistent' }, { args: ['dist'] });
   try {
-    assert.equal((await fetch(origin.url + '/docs/')).status, 200);
+    assert.equal((await fetch(`${origin.url}/docs/`)).status, 200);
   } finally {
     assert.equal(await origin.stop(), 0);
   }

@@ -5,8 +5,8 @@ import { logLines, spawnOrigin } from './helpers/origin.ts';
 test('one JSON log line per request, with request id, route pattern and duration', async () => {
   const origin = await spawnOrigin({ LOG_LEVEL: 'info' });
   try {
-    await fetch(origin.url + '/probe?token=logged', { headers: { 'x-request-id': 'log-test-1' } });
-    await fetch(origin.url + '/nope/at/all');
+    await fetch(`${origin.url}/probe?token=logged`, { headers: { 'x-request-id': 'log-test-1' } });
+    await fetch(`${origin.url}/nope/at/all`);
     await new Promise((r) => setTimeout(r, 200));
   } finally {
     assert.equal(await origin.stop(), 0);

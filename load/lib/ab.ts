@@ -2,7 +2,7 @@
 // which the variants take turns on each target (A B, B A, A B… so drift cancels out), the
 // same connections and duration (or request count) for all. Returns every run.
 import type autocannon from 'autocannon';
-import { loadProblems, type LoadResult, runLoad } from './cannon.ts';
+import { type LoadResult, loadProblems, runLoad } from './cannon.ts';
 import { fixed, int, type Spread, spread } from './stats.ts';
 
 export interface Variant {
@@ -62,7 +62,12 @@ export async function alternate(o: AlternateOptions): Promise<{ runs: Run[]; pro
     if (o.warmup <= 0) break;
     log(`warm-up ${variant.name}: ${o.warmup} s over ${o.targets.length} target(s)`);
     for (const target of o.targets) {
-      const load = await runLoad({ url: variant.url, connections: o.connections, duration: perTarget, requests: requestsFor(target, variant) });
+      const load = await runLoad({
+        url: variant.url,
+        connections: o.connections,
+        duration: perTarget,
+        requests: requestsFor(target, variant),
+      });
       for (const p of loadProblems(load)) problems.push(`warm-up ${variant.name} ${target.name}: ${p}`);
     }
   }
@@ -99,7 +104,13 @@ export function spreadOf(runs: readonly Run[], variant: string, target: string, 
 }
 
 /** Per-round ratio a/b of a figure (runs paired by round), as a spread. */
-export function pairedRatio(runs: readonly Run[], a: string, b: string, target: string, figure: (r: Run) => number): Spread {
+export function pairedRatio(
+  runs: readonly Run[],
+  a: string,
+  b: string,
+  target: string,
+  figure: (r: Run) => number,
+): Spread {
   const values: number[] = [];
   for (const ra of runs.filter((r) => r.variant === a && r.target === target)) {
     const rb = runs.find((r) => r.variant === b && r.target === target && r.round === ra.round);

@@ -18,7 +18,10 @@ export interface CeilingOptions {
 export async function measureCeiling(o: CeilingOptions): Promise<number[]> {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    [path.join(ROOT, 'load', 'lib', 'ceiling-worker.ts'), JSON.stringify({ ...o, buildDir: path.resolve(ROOT, o.buildDir) })],
+    [
+      path.join(ROOT, 'load', 'lib', 'ceiling-worker.ts'),
+      JSON.stringify({ ...o, buildDir: path.resolve(ROOT, o.buildDir) }),
+    ],
     { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'warn' }, maxBuffer: 16 * 1024 * 1024 },
   );
   const last = stdout.trim().split('\n').at(-1)!;

@@ -20,7 +20,13 @@ export function areaOf(url: string, functionName: string): string {
   if (url.startsWith('node:internal/deps/undici')) return 'undici (Web Request/Headers/Response)';
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1]!;
-  if (url.startsWith('node:')) return `node:${url.slice(5).replace(/^internal\//, '').split('/')[0]}`;
+  if (url.startsWith('node:'))
+    return `node:${
+      url
+        .slice(5)
+        .replace(/^internal\//, '')
+        .split('/')[0]
+    }`;
   if (/\/dist[^/]*\/server\//.test(url)) return 'Astro runtime + site (bundled in dist*/server)';
   if (/\/(src|routes)\//.test(url)) return 'astro-fastify-origin (src/, routes/)';
   if (/\/load\//.test(url)) return 'load/ (preload)';
@@ -37,7 +43,7 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
-  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  for (const [i, id] of profile.samples.entries()) self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
   const areas = new Map<string, number>();
   const functions = new Map<string, { name: string; where: string; area: string; ms: number }>();
   let total = 0;
@@ -47,7 +53,9 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
     const ms = us / 1000;
     total += ms;
     areas.set(area, (areas.get(area) ?? 0) + ms);
-    const where = url ? `${url.replace(/^file:\/\/.*?node_modules\//, '').replace(/^file:\/\/.*?\/(src|routes|dist[^/]*|load)\//, '$1/')}:${lineNumber + 1}` : '';
+    const where = url
+      ? `${url.replace(/^file:\/\/.*?node_modules\//, '').replace(/^file:\/\/.*?\/(src|routes|dist[^/]*|load)\//, '$1/')}:${lineNumber + 1}`
+      : '';
     const key = `${functionName}@${where}`;
     const f = functions.get(key) ?? { name: functionName || '(anonymous)', where, area, ms: 0 };
     f.ms += ms;
@@ -57,7 +65,10 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
   return {
     totalMs: total,
     areas: [...areas].map(([area, ms]) => ({ area, ms, share: share(ms) })).sort((a, b) => b.ms - a.ms),
-    functions: [...functions.values()].map((f) => ({ ...f, share: share(f.ms) })).sort((a, b) => b.ms - a.ms).slice(0, top),
+    functions: [...functions.values()]
+      .map((f) => ({ ...f, share: share(f.ms) }))
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, top),
   };
 }
 
@@ -71,10 +82,16 @@ export function profileMarkdown(title: string, s: ProfileSummary, areas = 12): s
   return [
     `#### ${title}: self time by area (${(s.totalMs / 1000).toFixed(1)} s sampled)`,
     '',
-    markdownTable(['area', 'share'], s.areas.slice(0, areas).map((a) => [a.area, percent(a.share)])),
+    markdownTable(
+      ['area', 'share'],
+      s.areas.slice(0, areas).map((a) => [a.area, percent(a.share)]),
+    ),
     '',
     `#### ${title}: top functions by self time`,
     '',
-    markdownTable(['function', 'where', 'share'], s.functions.map((f) => [f.name, f.where || f.area, percent(f.share)])),
+    markdownTable(
+      ['function', 'where', 'share'],
+      s.functions.map((f) => [f.name, f.where || f.area, percent(f.share)]),
+    ),
   ].join('\n');
 }

@@ -48,24 +48,53 @@ export async function compareOrigins(o: CompareOptions): Promise<CompareResult> 
       return {
         name: v.name,
         url: server.url,
-        before: () => void (stop = v.during?.(server)),
-        after: () => (stop?.(), {}),
+        before: () => {
+          stop = v.during?.(server);
+        },
+        after: () => {
+          stop?.();
+          return {};
+        },
       };
     });
-    const { runs, problems } = await alternate({ variants, targets, rounds: o.rounds, connections: o.connections, duration: o.duration, warmup: o.warmup });
+    const { runs, problems } = await alternate({
+      variants,
+      targets,
+      rounds: o.rounds,
+      connections: o.connections,
+      duration: o.duration,
+      warmup: o.warmup,
+    });
     const base = o.variants[0]!.name;
     const rows = targets.flatMap((t) =>
       o.variants.map((v) => {
         const rps = spreadOf(runs, v.name, t.name, (r) => r.load.rps);
         const p99 = spreadOf(runs, v.name, t.name, (r) => r.load.p99);
-        const ratio = v.name === base ? '1.00×' : withRange(pairedRatio(runs, v.name, base, t.name, (r) => r.load.rps), times);
+        const ratio =
+          v.name === base
+            ? '1.00×'
+            : withRange(
+                pairedRatio(runs, v.name, base, t.name, (r) => r.load.rps),
+                times,
+              );
         const change = (pairedRatio(runs, v.name, base, t.name, (r) => r.load.rps).median - 1) * 100;
         const cost = v.name === base ? '—' : `${change >= 0 ? '+' : ''}${fixed(change, 1)} %`;
         return [t.name, `\`${t.paths[0]}\``, v.name, withRange(rps), ratio, cost, withRange(p99, (x) => fixed(x, 1))];
       }),
     );
     const table = [
-      markdownTable(['target', 'path', 'variant', 'req/s median (min–max)', `req/s vs ${base}`, `req/s change vs ${base} (median)`, 'p99 ms'], rows),
+      markdownTable(
+        [
+          'target',
+          'path',
+          'variant',
+          'req/s median (min–max)',
+          `req/s vs ${base}`,
+          `req/s change vs ${base} (median)`,
+          'p99 ms',
+        ],
+        rows,
+      ),
       '',
       `${o.connections} connections, ${o.duration} s per run, ${o.rounds} rounds alternating, ${o.warmup} s warm-up per variant; ratios are per-round pairs.`,
       machineNote(),

@@ -21,6 +21,9 @@ export function machineNote(): string {
     `Machine: ${os.availableParallelism()} cores (${cpus[0]?.model.trim() ?? 'unknown CPU'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, ` +
     `Node ${process.version}. autocannon and the server(s) share these cores, so absolute figures hold for this machine ` +
     `only; compare the variants of one run side by side. Load average (1/5/15 min) at the end: ` +
-    `${os.loadavg().map((l) => l.toFixed(2)).join(' / ')}.`
+    `${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' / ')}.`
   );
 }

@@ -2,10 +2,10 @@
 // pool policy against a freshly spawned origin. load/safety.ts (npm run load) and
 // test/load/safety.test.ts (npm test) both call these.
 import type { PoolPolicyName } from '../../src/config.ts';
-import { loadProblems, type LoadResult, runLoad } from './cannon.ts';
-import { ProbeLedger, type ProbeCounts } from './probe.ts';
+import { type LoadResult, loadProblems, runLoad } from './cannon.ts';
+import { type ProbeCounts, ProbeLedger } from './probe.ts';
 import { spawnOrigin } from './spawn-origin.ts';
-import { int, markdownTable, fixed } from './stats.ts';
+import { fixed, int, markdownTable } from './stats.ts';
 
 export interface ProbeRunOptions {
   url: string;
@@ -36,12 +36,18 @@ export async function runProbe(o: ProbeRunOptions): Promise<ProbeRunResult> {
   const { counts } = ledger;
   const problems = loadProblems(load);
   if (counts.violating > 0) {
-    problems.push(`${counts.violating} responses violated the probe (${JSON.stringify(counts.byKind)}): ${counts.examples.join(' | ')}`);
+    problems.push(
+      `${counts.violating} responses violated the probe (${JSON.stringify(counts.byKind)}): ${counts.examples.join(' | ')}`,
+    );
   }
-  if (counts.verified !== load.responses) problems.push(`checked ${counts.verified} responses but autocannon counted ${load.responses}`);
-  if (o.amount && counts.verified !== o.amount) problems.push(`checked ${counts.verified} responses, expected ${o.amount}`);
+  if (counts.verified !== load.responses)
+    problems.push(`checked ${counts.verified} responses but autocannon counted ${load.responses}`);
+  if (o.amount && counts.verified !== o.amount)
+    problems.push(`checked ${counts.verified} responses, expected ${o.amount}`);
   if (counts.issued - counts.verified > o.connections) {
-    problems.push(`${counts.issued - counts.verified} requests got no response (more than the ${o.connections} in flight at the end)`);
+    problems.push(
+      `${counts.issued - counts.verified} requests got no response (more than the ${o.connections} in flight at the end)`,
+    );
   }
   return { load, counts, problems };
 }
@@ -63,10 +69,20 @@ export interface SafetyResult extends ProbeRunResult {
 
 /** Spawns the origin with POOL_POLICY=policy, runs the probe load, stops the origin. */
 export async function runSafety(o: SafetyOptions): Promise<SafetyResult & { policy: PoolPolicyName }> {
-  const origin = await spawnOrigin({ name: `safety-${o.policy}`, buildDir: o.buildDir, env: { POOL_POLICY: o.policy, ...o.env } });
+  const origin = await spawnOrigin({
+    name: `safety-${o.policy}`,
+    buildDir: o.buildDir,
+    env: { POOL_POLICY: o.policy, ...o.env },
+  });
   try {
-    const result = await runProbe({ url: origin.url, connections: o.connections, amount: o.amount, duration: o.duration });
-    if (origin.child.exitCode !== null) result.problems.push(`the origin exited during the run (${origin.child.exitCode}); log ${origin.logFile}`);
+    const result = await runProbe({
+      url: origin.url,
+      connections: o.connections,
+      amount: o.amount,
+      duration: o.duration,
+    });
+    if (origin.child.exitCode !== null)
+      result.problems.push(`the origin exited during the run (${origin.child.exitCode}); log ${origin.logFile}`);
     return { policy: o.policy, ...result };
   } finally {
     const code = await origin.stop();
@@ -77,7 +93,20 @@ export async function runSafety(o: SafetyOptions): Promise<SafetyResult & { poli
 /** Markdown table of safety results, one row per policy. */
 export function safetyTable(results: readonly SafetyResult[], connections: number): string {
   return markdownTable(
-    ['policy', 'connections', 'requests checked', '/probe (MDX, queue)', '/probe-astro (recursive)', 'violations', 'errors', 'timeouts', 'non-2xx', 'req/s*', 'p99 ms', 'verdict'],
+    [
+      'policy',
+      'connections',
+      'requests checked',
+      '/probe (MDX, queue)',
+      '/probe-astro (recursive)',
+      'violations',
+      'errors',
+      'timeouts',
+      'non-2xx',
+      'req/s*',
+      'p99 ms',
+      'verdict',
+    ],
     results.map((r) => [
       r.policy,
       String(connections),

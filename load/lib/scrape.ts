@@ -85,7 +85,17 @@ export async function snapshot(metricsUrl: string): Promise<Snapshot> {
 
 /** What happened between two snapshots: counter deltas, and the later gauges. */
 export interface Delta
-  extends Pick<Snapshot, 'minorFaults' | 'majorFaults' | 'voluntaryCs' | 'involuntaryCs' | 'cpuSeconds' | 'poolReused' | 'poolNew' | 'httpRequests'> {
+  extends Pick<
+    Snapshot,
+    | 'minorFaults'
+    | 'majorFaults'
+    | 'voluntaryCs'
+    | 'involuntaryCs'
+    | 'cpuSeconds'
+    | 'poolReused'
+    | 'poolNew'
+    | 'httpRequests'
+  > {
   seconds: number;
   /** Share of node acquires served from the pool in the interval; NaN when there were none. */
   poolHitRatio: number;

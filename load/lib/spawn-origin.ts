@@ -102,10 +102,15 @@ export async function spawnServer(o: SpawnOptions): Promise<Server> {
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       running.delete(server);
-      throw new Error(`${o.name} exited (${child.exitCode ?? child.signalCode}) before it was ready; log ${logFile}:\n${log()}`);
+      throw new Error(
+        `${o.name} exited (${child.exitCode ?? child.signalCode}) before it was ready; log ${logFile}:\n${log()}`,
+      );
     }
     const status = await fetch(url + o.readyPath, { signal: AbortSignal.timeout(2000) }).then(
-      async (r) => (await r.arrayBuffer(), r.status),
+      async (r) => {
+        await r.arrayBuffer();
+        return r.status;
+      },
       () => 0,
     );
     if (status && ready(status)) return server;
@@ -141,13 +146,24 @@ export interface OriginOptions {
  * Load shedding off: the scenarios measure capacity and isolation, and a 503 answered at once
  * would both fail the safety check and inflate req/s. Overload behaviour has its own tests.
  */
-export const NO_SHEDDING = { MAX_EVENT_LOOP_DELAY_MS: '0', MAX_EVENT_LOOP_UTILIZATION: '0', MAX_HEAP_USED_BYTES: '0', MAX_RSS_BYTES: '0' };
+export const NO_SHEDDING = {
+  MAX_EVENT_LOOP_DELAY_MS: '0',
+  MAX_EVENT_LOOP_UTILIZATION: '0',
+  MAX_HEAP_USED_BYTES: '0',
+  MAX_RSS_BYTES: '0',
+};
 
 /**
  * Our origin: `node --experimental-async-context-frame src/server.ts <buildDir>` with LOG_LEVEL=warn (no per-request log lines:
  * the load generator shares the machine) and load shedding off, unless env says otherwise.
  */
-export async function spawnOrigin({ name = 'origin', buildDir = 'dist', env = {}, nodeArgs = [], shedding = false }: OriginOptions = {}): Promise<Server> {
+export async function spawnOrigin({
+  name = 'origin',
+  buildDir = 'dist',
+  env = {},
+  nodeArgs = [],
+  shedding = false,
+}: OriginOptions = {}): Promise<Server> {
   const port = await freePort();
   const metricsPort = await freePort();
   const metricsOn = env.METRICS_ENABLED === undefined || /^(true|1)$/i.test(env.METRICS_ENABLED);
@@ -159,14 +175,27 @@ export async function spawnOrigin({ name = 'origin', buildDir = 'dist', env = {}
     // (the per-request pool policy, request ids on stray rejections) costs nothing measurable.
     nodeArgs: ['--experimental-async-context-frame', ...nodeArgs],
     port,
-    env: { LOG_LEVEL: 'warn', ...(shedding ? {} : NO_SHEDDING), ...env, HOST, PORT: String(port), METRICS_HOST: HOST, METRICS_PORT: String(metricsPort) },
+    env: {
+      LOG_LEVEL: 'warn',
+      ...(shedding ? {} : NO_SHEDDING),
+      ...env,
+      HOST,
+      PORT: String(port),
+      METRICS_HOST: HOST,
+      METRICS_PORT: String(metricsPort),
+    },
     readyPath: '/readyz',
     metricsUrl: metricsOn ? `http://${HOST}:${metricsPort}/metrics` : undefined,
   });
 }
 
 /** The same site built with @astrojs/node (standalone): `node <buildDir>/server/entry.mjs`. */
-export async function spawnAstroNode({ name = '@astrojs/node', buildDir = 'dist-node', env = {}, nodeArgs = [] }: OriginOptions = {}): Promise<Server> {
+export async function spawnAstroNode({
+  name = '@astrojs/node',
+  buildDir = 'dist-node',
+  env = {},
+  nodeArgs = [],
+}: OriginOptions = {}): Promise<Server> {
   const port = await freePort();
   return spawnServer({
     name,

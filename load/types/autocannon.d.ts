@@ -11,7 +11,12 @@ declare module 'autocannon' {
       /** Called before each request is sent; `context` belongs to the connection. */
       setupRequest?: (request: Request, context: Record<string, unknown>) => Request | undefined;
       /** Called with each complete response of this request, before the next request. */
-      onResponse?: (status: number, body: string, context: Record<string, unknown>, headers: Record<string, string | string[]>) => void;
+      onResponse?: (
+        status: number,
+        body: string,
+        context: Record<string, unknown>,
+        headers: Record<string, string | string[]>,
+      ) => void;
     }
 
     interface Options {

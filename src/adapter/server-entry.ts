@@ -1,9 +1,10 @@
 // Bundled by Astro into <build>/server/entry.mjs. It only builds the App: the Fastify
 // origin (src/server.ts) imports this module and owns the HTTP side.
-import { createApp } from 'astro/app/entrypoint';
-import { setGetEnv } from 'astro/env/setup';
+
 // @ts-expect-error resolved by the adapter's Vite plugin at build time
 import buildOptions from 'virtual:astro-fastify-origin/options';
+import { createApp } from 'astro/app/entrypoint';
+import { setGetEnv } from 'astro/env/setup';
 
 setGetEnv((key) => process.env[key]);
 

@@ -66,7 +66,11 @@ export const BUFFER_LIMIT_BYTES = 64 * 1024;
  * line. Headers are applied only when the body is ready to go, so a body that fails first
  * leaves nothing of the page (cookies included) on the 500 that replaces it.
  */
-export async function sendWebResponse(reply: FastifyReply, response: Response, hooks: SendHooks = {}): Promise<unknown> {
+export async function sendWebResponse(
+  reply: FastifyReply,
+  response: Response,
+  hooks: SendHooks = {},
+): Promise<unknown> {
   const applyHead = () => {
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of response.headers) {
@@ -145,7 +149,9 @@ async function sendStreamed(
         hooks.onBodyComplete?.();
         applyHead();
         const only = chunks.length === 1 ? chunks[0]! : undefined;
-        return reply.send(only ? Buffer.from(only.buffer, only.byteOffset, only.byteLength) : Buffer.concat(chunks, size));
+        return reply.send(
+          only ? Buffer.from(only.buffer, only.byteOffset, only.byteLength) : Buffer.concat(chunks, size),
+        );
       }
       const bytes = toBytes(result.value);
       chunks.push(bytes);

@@ -51,7 +51,7 @@ export async function listClientFiles(clientDir: string): Promise<string[]> {
     const entries = await readdir(clientDir, { recursive: true, withFileTypes: true });
     return entries
       .filter((e) => e.isFile())
-      .map((e) => '/' + path.relative(clientDir, path.join(e.parentPath, e.name)).split(path.sep).join('/'));
+      .map((e) => `/${path.relative(clientDir, path.join(e.parentPath, e.name)).split(path.sep).join('/')}`);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;

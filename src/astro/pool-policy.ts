@@ -1,6 +1,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { PoolPolicyName } from '../config.ts';
-import { type AstroApp, createNodePool, type NodePool, type NodePoolStats, setNodePoolSource } from './astro-internals.ts';
+import {
+  type AstroApp,
+  createNodePool,
+  type NodePool,
+  type NodePoolStats,
+  setNodePoolSource,
+} from './astro-internals.ts';
 
 /**
  * The node-pool policy: the one decision of which pool a render gets.

@@ -9,6 +9,7 @@ declare module 'fastify' {
     observeHttp?: (request: FastifyRequest, reply: FastifyReply) => void;
   }
 }
+
 import { Gauge, Histogram, type Registry } from 'prom-client';
 
 /** Status label for a response the client closed before it was complete (nginx's convention). */
@@ -40,7 +41,11 @@ export function registerHttpMetrics(registry: Registry, fastify: FastifyInstance
         {
           method: request.method,
           route: request.routeLabel(),
-          status_code: reply.raw.writableFinished ? String(reply.statusCode) : request.renderFailed ? '500' : CLIENT_CLOSED,
+          status_code: reply.raw.writableFinished
+            ? String(reply.statusCode)
+            : request.renderFailed
+              ? '500'
+              : CLIENT_CLOSED,
         },
         reply.elapsedTime / 1000,
       );

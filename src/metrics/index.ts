@@ -7,8 +7,8 @@ import { registerPoolMetrics } from './pool.ts';
 import { registerProcessMetrics } from './process.ts';
 import { registerRenderMetrics } from './render.ts';
 
-export { createRegistry } from './registry.ts';
 export { startMetricsListener } from './listener.ts';
+export { createRegistry } from './registry.ts';
 
 /**
  * An app plugin (see AppOptions.plugins) that declares every origin metric on `registry`.

@@ -15,7 +15,8 @@ export async function startMetricsListener(
   { host, port, logger }: { host: string; port: number; logger: FastifyInstance['log'] },
 ): Promise<{ server: FastifyInstance; url: string }> {
   const server = Fastify({
-    loggerInstance: logger.child({ listener: 'metrics' }), logController: new LogController({ disableRequestLogging: true }),
+    loggerInstance: logger.child({ listener: 'metrics' }),
+    logController: new LogController({ disableRequestLogging: true }),
   });
   server.get('/metrics', async (_request, reply) => {
     reply.header('content-type', registry.contentType);

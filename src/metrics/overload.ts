@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { overloadChannel, type OverloadEvent } from '../plugins/overload.ts';
+import { type OverloadEvent, overloadChannel } from '../plugins/overload.ts';
 
 /**
  * origin_overload_rejections_total (fed by the overload plugin's diagnostics channel),
@@ -16,7 +16,8 @@ export function registerOverloadMetrics(registry: Registry, fastify: FastifyInst
     registers: [registry],
   });
   // Every reason exists from the start (at 0), so rate() has a series before the first 503.
-  for (const reason of ['eventLoopDelay', 'eventLoopUtilization', 'heapUsedBytes', 'rssBytes']) rejections.inc({ reason }, 0);
+  for (const reason of ['eventLoopDelay', 'eventLoopUtilization', 'heapUsedBytes', 'rssBytes'])
+    rejections.inc({ reason }, 0);
   new Gauge({
     name: 'origin_overloaded',
     help: 'Processes past an overload limit now (1 per process; summed over workers).',

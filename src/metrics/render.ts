@@ -1,5 +1,5 @@
 import { Histogram, type Registry } from 'prom-client';
-import { renderChannel, type RenderEvent } from '../astro/bridge.ts';
+import { type RenderEvent, renderChannel } from '../astro/bridge.ts';
 
 /** astro_render_duration_seconds, fed by the bridge's diagnostics channel. */
 export function registerRenderMetrics(registry: Registry): () => void {

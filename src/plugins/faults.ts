@@ -16,7 +16,9 @@ type AstroLogEvent = { label: string | null; level: 'debug' | 'info' | 'warn' | 
 export function asyncContextIsCheap(): boolean {
   const major = Number(process.versions.node.split('.')[0]);
   const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  return major >= 24 ? !flags.includes('--no-async-context-frame') : flags.includes('--experimental-async-context-frame');
+  return major >= 24
+    ? !flags.includes('--no-async-context-frame')
+    : flags.includes('--experimental-async-context-frame');
 }
 
 /**
@@ -24,7 +26,9 @@ export function asyncContextIsCheap(): boolean {
  * (stray rejections). Undefined where AsyncLocalStorage is not cheap: those lines then carry
  * the error and its stack but no request id.
  */
-export const requestContext: AsyncLocalStorage<string> | undefined = asyncContextIsCheap() ? new AsyncLocalStorage() : undefined;
+export const requestContext: AsyncLocalStorage<string> | undefined = asyncContextIsCheap()
+  ? new AsyncLocalStorage()
+  : undefined;
 
 const installed = new WeakMap<AstroApp, { log: FastifyBaseLogger }>();
 

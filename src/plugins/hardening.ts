@@ -52,15 +52,30 @@ export function registerHardening(fastify: FastifyInstance, config: Config): voi
         reply.code(204).header('allow', allow).send();
         return;
       }
-      refuse(request, reply, 400, 'The request target must be a path starting with "/"; absolute and authority forms are for proxies, not an origin.');
+      refuse(
+        request,
+        reply,
+        400,
+        'The request target must be a path starting with "/"; absolute and authority forms are for proxies, not an origin.',
+      );
       return;
     }
     if (url.length > maxUrl) {
-      refuse(request, reply, 414, `The URL is longer than ${maxUrl} bytes; shorten the path and query (move data into a POST body).`);
+      refuse(
+        request,
+        reply,
+        414,
+        `The URL is longer than ${maxUrl} bytes; shorten the path and query (move data into a POST body).`,
+      );
       return;
     }
     if (raw.rawHeaders.length > maxRawHeaders) {
-      refuse(request, reply, 431, `The request has more than ${config.MAX_HEADERS_COUNT} header fields; send fewer headers.`);
+      refuse(
+        request,
+        reply,
+        431,
+        `The request has more than ${config.MAX_HEADERS_COUNT} header fields; send fewer headers.`,
+      );
       return;
     }
     const host = raw.headers.host;
@@ -96,18 +111,22 @@ export function registerHardening(fastify: FastifyInstance, config: Config): voi
   });
 
   fastify.setErrorHandler((error: FastifyError, request, reply) => {
-    const statusCode = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+    const statusCode =
+      error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
     reply.header('cache-control', 'no-store');
     if (statusCode >= 500) {
-      if (error.code !== OVERLOADED_CODE) request.log.error({ err: error }, 'request failed before or outside rendering');
-      reply.code(statusCode).send(
-        errorBody(
-          statusCode,
-          error.code === OVERLOADED_CODE
-            ? error.message
-            : `The origin failed to handle this request; it was logged with request id ${request.id}.`,
-        ),
-      );
+      if (error.code !== OVERLOADED_CODE)
+        request.log.error({ err: error }, 'request failed before or outside rendering');
+      reply
+        .code(statusCode)
+        .send(
+          errorBody(
+            statusCode,
+            error.code === OVERLOADED_CODE
+              ? error.message
+              : `The origin failed to handle this request; it was logged with request id ${request.id}.`,
+          ),
+        );
       return;
     }
     const message =
@@ -132,7 +151,12 @@ export function createFrameworkErrors(logController: LogController) {
     request.server.observeHttp?.(request, reply);
     reply.raw.once('finish', () => logController.requestCompleted(null, request, reply));
     if (error.code === 'FST_ERR_BAD_URL') {
-      refuse(request, reply, 400, 'The URL path is not valid percent-encoding: each "%" must start a "%XX" escape of UTF-8 bytes.');
+      refuse(
+        request,
+        reply,
+        400,
+        'The URL path is not valid percent-encoding: each "%" must start a "%XX" escape of UTF-8 bytes.',
+      );
       return;
     }
     request.astroRoute = REJECTED_ROUTE;
@@ -142,7 +166,10 @@ export function createFrameworkErrors(logController: LogController) {
 
 // Errors Node's HTTP parser raises (llhttp codes) and what to tell the client.
 const PARSER_ERRORS: Record<string, [number, string]> = {
-  HPE_HEADER_OVERFLOW: [431, 'The request line and headers are larger than the server accepts; send a shorter URL and fewer or smaller headers.'],
+  HPE_HEADER_OVERFLOW: [
+    431,
+    'The request line and headers are larger than the server accepts; send a shorter URL and fewer or smaller headers.',
+  ],
   HPE_INVALID_METHOD: [400, 'The request method is not a valid HTTP method.'],
   HPE_INVALID_URL: [400, 'The request target is not a valid URL path.'],
   HPE_INVALID_HEADER_TOKEN: [400, 'A header name contains characters not allowed in HTTP.'],
@@ -175,7 +202,13 @@ export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoExcep
 }
 
 /** Writes a complete JSON error response on a raw socket and closes it. */
-function writeAndClose(socket: Socket, statusCode: number, message: string, headers: Record<string, string> = {}, code?: string): void {
+function writeAndClose(
+  socket: Socket,
+  statusCode: number,
+  message: string,
+  headers: Record<string, string> = {},
+  code?: string,
+): void {
   if (socket.writable) {
     const body = JSON.stringify({ ...errorBody(statusCode, message), code });
     const extra = Object.entries(headers)

@@ -34,7 +34,12 @@ const staticFiles: FastifyPluginAsync<StaticFilesOptions> = async (fastify, { cl
     acceptRanges: true,
     serveDotFiles: false,
     setHeaders(reply, filePath) {
-      const urlPath = '/' + filePath.slice(clientDir.length).replace(/^[\\/]+/, '').replaceAll('\\', '/');
+      const urlPath =
+        '/' +
+        filePath
+          .slice(clientDir.length)
+          .replace(/^[\\/]+/, '')
+          .replaceAll('\\', '/');
       reply.header('cache-control', urlPath.startsWith(assetsPrefix) ? IMMUTABLE : REVALIDATE);
     },
   });

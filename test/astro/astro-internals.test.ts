@@ -2,7 +2,12 @@
 // and says which.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createNodePool, queuedRenderingEnabled, rendererOf, setNodePoolSource } from '../../src/astro/astro-internals.ts';
+import {
+  createNodePool,
+  queuedRenderingEnabled,
+  rendererOf,
+  setNodePoolSource,
+} from '../../src/astro/astro-internals.ts';
 import { loadBuild } from '../../src/astro/load-build.ts';
 import { DEMO_BUILD } from '../helpers/origin.ts';
 
@@ -30,7 +35,7 @@ test('renders read the pool from pipeline.nodePool: an MDX page acquires nodes, 
   const pool = createNodePool(app, 0);
   setNodePoolSource(app, () => pool);
   const render = async (path: string) => {
-    const request = new Request('http://127.0.0.1' + path);
+    const request = new Request(`http://127.0.0.1${path}`);
     const routeData = app.match(request);
     assert.ok(routeData, path);
     const before = pool.getStats().acquireNew;

@@ -3,8 +3,8 @@
 // starts, cancellation when the client goes away.
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunningOrigin } from '../../src/standalone.ts';
 import { startOrigin } from '../../src/standalone.ts';
 import { testConfig } from '../helpers/origin.ts';
@@ -20,10 +20,11 @@ before(async () => {
 });
 after(() => origin.close());
 
-const hooks = () => (globalThis as { __streamTestHooks?: { gates: Map<string, () => void>; liveStreams: Set<string> } }).__streamTestHooks!;
+const hooks = () =>
+  (globalThis as { __streamTestHooks?: { gates: Map<string, () => void>; liveStreams: Set<string> } })
+    .__streamTestHooks!;
 const stream = (query: string, init?: RequestInit) => fetch(`${origin.url}/api/stream?${query}`, init);
 const errorsOf = (reqId: string) => lines.filter((l) => l.reqId === reqId && l.level >= 50);
-
 
 test('string chunks from an endpoint are sent as bytes', async () => {
   const res = await stream('mode=strings');
@@ -45,7 +46,10 @@ test('a body that fails before anything was sent: the site’s 500 page, none of
 
 async function countOf(status: string): Promise<number> {
   const metrics = await (await fetch(origin.metricsUrl!)).text();
-  const line = new RegExp(`^http_request_duration_seconds_count\\{method="GET",route="/api/stream",status_code="${status}"\\} (\\d+)$`, 'm').exec(metrics);
+  const line = new RegExp(
+    `^http_request_duration_seconds_count\\{method="GET",route="/api/stream",status_code="${status}"\\} (\\d+)$`,
+    'm',
+  ).exec(metrics);
   return Number(line?.[1] ?? 0);
 }
 

@@ -8,8 +8,8 @@ import { buildApp } from '../../src/app.ts';
 import type { NodePool } from '../../src/astro/astro-internals.ts';
 import { loadBuild } from '../../src/astro/load-build.ts';
 import { instrument } from '../../src/metrics/index.ts';
-import { DEMO_BUILD, testConfig } from '../helpers/origin.ts';
 import { hammer } from '../helpers/load.ts';
+import { DEMO_BUILD, testConfig } from '../helpers/origin.ts';
 
 const build = await loadBuild(DEMO_BUILD);
 
@@ -18,7 +18,8 @@ const build = await loadBuild(DEMO_BUILD);
 const rendering = new AsyncLocalStorage<string>();
 const lastOwner = new WeakMap<object, string>();
 let crossings = 0;
-const pipeline = (build.app as unknown as { pipeline: { createNodePool(size: number, stats: boolean): NodePool } }).pipeline;
+const pipeline = (build.app as unknown as { pipeline: { createNodePool(size: number, stats: boolean): NodePool } })
+  .pipeline;
 const createNodePool = pipeline.createNodePool.bind(pipeline);
 pipeline.createNodePool = (size, stats) => {
   const pool = createNodePool(size, stats) as NodePool & { acquire(type: string, content?: string): object };
@@ -35,7 +36,9 @@ pipeline.createNodePool = (size, stats) => {
 };
 const render = build.app.render.bind(build.app);
 build.app.render = (request, options) =>
-  rendering.run(String((options?.locals as { requestId?: string } | undefined)?.requestId), () => render(request, options));
+  rendering.run(String((options?.locals as { requestId?: string } | undefined)?.requestId), () =>
+    render(request, options),
+  );
 
 async function serve(policy: string) {
   const registry = new Registry();

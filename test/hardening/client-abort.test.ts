@@ -43,7 +43,9 @@ function abortingClient(i: number): Promise<void> {
     socket.on('close', () => resolve());
     socket.on('connect', () => {
       if (how === 'mid-upload') {
-        socket.write(`${requestLine}\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{"a":"`);
+        socket.write(
+          `${requestLine}\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{"a":"`,
+        );
         setTimeout(() => socket.destroy(), 1);
         return;
       }
@@ -55,7 +57,9 @@ function abortingClient(i: number): Promise<void> {
   });
 }
 
-test(`${CLIENTS} clients disconnecting mid-exchange leak no fd, no listener, no in-flight request`, { timeout: 120_000 }, async () => {
+test(`${CLIENTS} clients disconnecting mid-exchange leak no fd, no listener, no in-flight request`, {
+  timeout: 120_000,
+}, async () => {
   // Warm up (lazy imports, pools, first compile) so the baseline is the steady state.
   for (let i = 0; i < 60; i++) await abortingClient(i);
   await assertServing(origin.url);
@@ -78,7 +82,11 @@ test(`${CLIENTS} clients disconnecting mid-exchange leak no fd, no listener, no 
   assert.equal(gauge(metrics, 'http_requests_in_flight'), 0, 'no request is left in flight');
   const fdsAfter = fds();
   assert.ok(fdsAfter <= fdsBefore + 3, `open fds: ${fdsBefore} before, ${fdsAfter} after`);
-  assert.match(metrics, /http_request_duration_seconds_count\{[^}]*status_code="499"\} [1-9]/, 'aborts are counted as 499');
+  assert.match(
+    metrics,
+    /http_request_duration_seconds_count\{[^}]*status_code="499"\} [1-9]/,
+    'aborts are counted as 499',
+  );
   assert.doesNotMatch(origin.output(), /MaxListenersExceededWarning|memory leak detected/i);
   await assertServing(origin.url, { alive: () => origin.child.exitCode === null });
 });

@@ -6,22 +6,33 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import autocannon from 'autocannon';
-import { loadConfig, workerCount } from '../../src/config.ts';
 import { RESTART_BACKOFF } from '../../src/cluster.ts';
+import { loadConfig, workerCount } from '../../src/config.ts';
 import { DEMO_BUILD, logLines, type OriginProcess, ROOT, run, spawnOrigin } from '../helpers/origin.ts';
 import { assertServing } from '../helpers/raw-http.ts';
-import { waitFor } from '../helpers/wait.ts';
 import { assertNoAcceptedRequestFailed, COUNT_REQUESTS, loadThenSigterm, summarize } from '../helpers/shutdown.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const lines = (origin: OriginProcess) => logLines(origin.output());
 /** pid of each ready worker by slot, from the primary's "worker ready" lines (latest wins). */
 const workerPids = (origin: OriginProcess): Map<number, number> =>
-  new Map(lines(origin).filter((l) => l.msg === 'worker ready').map((l) => [l.worker as number, l.pid as number]));
+  new Map(
+    lines(origin)
+      .filter((l) => l.msg === 'worker ready')
+      .map((l) => [l.worker as number, l.pid as number]),
+  );
 
 const scrape = async (origin: OriginProcess) => (await fetch(origin.metricsUrl)).text();
-const value = (text: string, series: string) => Number(text.split('\n').find((l) => l.startsWith(series + ' '))?.split(' ')[1] ?? NaN);
+const value = (text: string, series: string) =>
+  Number(
+    text
+      .split('\n')
+      .find((l) => l.startsWith(`${series} `))
+      ?.split(' ')[1] ?? NaN,
+  );
 
-const readyWorkers = async (origin: OriginProcess) => value(await scrape(origin), 'origin_cluster_workers{state="ready"}');
+const readyWorkers = async (origin: OriginProcess) =>
+  value(await scrape(origin), 'origin_cluster_workers{state="ready"}');
 
 test('WORKERS: 1 by default, "auto" = available cores, N as given; 0 and garbage are refused', () => {
   assert.equal(workerCount(loadConfig({}), 8), 1);
@@ -41,19 +52,30 @@ describe('WORKERS=2', () => {
   });
 
   test('both workers serve the public port; the primary serves aggregated metrics with per-worker pool series', async () => {
-    const before = value(await scrape(origin), 'http_request_duration_seconds_count{method="GET",route="/docs",status_code="200"}') || 0;
+    const before =
+      value(
+        await scrape(origin),
+        'http_request_duration_seconds_count{method="GET",route="/docs",status_code="200"}',
+      ) || 0;
     for (let i = 0; i < 40; i++) {
-      const res = await fetch(origin.url + '/docs/', { headers: { connection: 'close' } });
+      const res = await fetch(`${origin.url}/docs/`, { headers: { connection: 'close' } });
       assert.equal(res.status, 200);
       await res.arrayBuffer();
     }
     await new Promise((r) => setTimeout(r, 100));
-    const served = new Set(lines(origin).filter((l) => l.url === '/docs/').map((l) => l.pid));
+    const served = new Set(
+      lines(origin)
+        .filter((l) => l.url === '/docs/')
+        .map((l) => l.pid),
+    );
     assert.equal(served.size, 2, 'requests reached both workers');
 
     const text = await scrape(origin);
     // Histograms and counters: summed over the workers.
-    assert.equal(value(text, 'http_request_duration_seconds_count{method="GET",route="/docs",status_code="200"}'), before + 40);
+    assert.equal(
+      value(text, 'http_request_duration_seconds_count{method="GET",route="/docs",status_code="200"}'),
+      before + 40,
+    );
     // Pool statistics: one series per worker, never summed.
     for (const worker of ['0', '1']) {
       assert.match(text, new RegExp(`^astro_queue_pool_policy_info\\{policy="off",worker="${worker}"\\} 1$`, 'm'));
@@ -70,35 +92,53 @@ describe('WORKERS=2', () => {
   });
 
   test('request ids are unique across workers', async () => {
-    await Promise.all(Array.from({ length: 10 }, () => fetch(origin.url + '/healthz', { headers: { connection: 'close' } })));
-    const ids = lines(origin).filter((l) => l.msg === 'request completed').map((l) => l.reqId as string);
+    await Promise.all(
+      Array.from({ length: 10 }, () => fetch(`${origin.url}/healthz`, { headers: { connection: 'close' } })),
+    );
+    const ids = lines(origin)
+      .filter((l) => l.msg === 'request completed')
+      .map((l) => l.reqId as string);
     assert.equal(new Set(ids).size, ids.length);
     assert.ok(ids.some((id) => id.startsWith('w0-')) && ids.some((id) => id.startsWith('w1-')));
   });
 
-  test('a worker killed under load: traffic continues, the worker comes back, counters do not go backwards', { timeout: 60_000 }, async () => {
+  test('a worker killed under load: traffic continues, the worker comes back, counters do not go backwards', {
+    timeout: 60_000,
+  }, async () => {
     const pids = workerPids(origin);
     const victim = pids.get(0)!;
-    const countBefore = value(await scrape(origin), 'http_request_duration_seconds_count{method="GET",route="/docs",status_code="200"}');
+    const countBefore = value(
+      await scrape(origin),
+      'http_request_duration_seconds_count{method="GET",route="/docs",status_code="200"}',
+    );
 
     let killedAt = 0;
     let okAfterKill = 0;
     let ok = 0;
     const errors = new Map<string, number>();
-    const load = autocannon({ url: origin.url, connections: 20, duration: 6, requests: [{ method: 'GET', path: '/docs/' }] });
+    const load = autocannon({
+      url: origin.url,
+      connections: 20,
+      duration: 6,
+      requests: [{ method: 'GET', path: '/docs/' }],
+    });
     load.on('response', (_c: unknown, status: number) => {
       if (status === 200) {
         ok++;
         if (killedAt) okAfterKill++;
       }
     });
-    load.on('reqError', (err: NodeJS.ErrnoException) => errors.set(err.code ?? err.message, (errors.get(err.code ?? err.message) ?? 0) + 1));
+    load.on('reqError', (err: NodeJS.ErrnoException) =>
+      errors.set(err.code ?? err.message, (errors.get(err.code ?? err.message) ?? 0) + 1),
+    );
     await new Promise((r) => setTimeout(r, 1500));
     process.kill(victim, 'SIGKILL');
     killedAt = Date.now();
     const result = await load;
 
-    console.log(`# worker killed under load: ${ok} responses (all 200), ${okAfterKill} of them after the kill; errors ${JSON.stringify(Object.fromEntries(errors))}`);
+    console.log(
+      `# worker killed under load: ${ok} responses (all 200), ${okAfterKill} of them after the kill; errors ${JSON.stringify(Object.fromEntries(errors))}`,
+    );
     assert.ok(okAfterKill > 200, `traffic continued after the kill: ${okAfterKill} of ${ok} responses`);
     assert.deepEqual(Object.keys(result.statusCodeStats), ['200'], 'nothing but 200s');
     // Only the requests in flight on the killed worker's connections can fail.
@@ -124,7 +164,11 @@ describe('WORKERS=2', () => {
     const readyLines = () => lines(origin).filter((l) => l.msg === 'worker ready' && l.worker === 1).length;
     for (let i = 0; i < 3; i++) {
       const seenReady = readyLines();
-      await waitFor('slot 1 ready', 15_000, async () => readyLines() === seenReady && (await readyWorkers(origin)) === 2);
+      await waitFor(
+        'slot 1 ready',
+        15_000,
+        async () => readyLines() === seenReady && (await readyWorkers(origin)) === 2,
+      );
       process.kill(workerPids(origin).get(1)!, 'SIGKILL');
       await waitFor('the death to be logged', 15_000, () => deaths() === i + 1);
       await waitFor('slot 1 to be ready again', 15_000, () => readyLines() === seenReady + 1);
@@ -146,7 +190,9 @@ describe('WORKERS=2', () => {
   });
 });
 
-test('WORKERS=2 under autocannon load, SIGTERM to the primary: no accepted request fails, exit 0', { timeout: 60_000 }, async () => {
+test('WORKERS=2 under autocannon load, SIGTERM to the primary: no accepted request fails, exit 0', {
+  timeout: 60_000,
+}, async () => {
   const origin = await spawnOrigin({ WORKERS: '2', LOG_LEVEL: 'warn' }, { nodeArgs: ['--import', COUNT_REQUESTS] });
   await waitFor('two ready workers', 15_000, async () => (await readyWorkers(origin)) === 2);
   const runResult = await loadThenSigterm(origin);
@@ -168,7 +214,15 @@ test('WORKERS=2 with a build that cannot load: the primary exits 1 with the reas
 test('SIGTERM while the workers are still loading the build: they stop instead of starting to serve, exit 0', async () => {
   const child = spawn(process.execPath, ['src/server.ts'], {
     cwd: ROOT,
-    env: { ...process.env, WORKERS: '2', PORT: '0', METRICS_ENABLED: 'false', LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: '2000', BUILD_DIR: DEMO_BUILD },
+    env: {
+      ...process.env,
+      WORKERS: '2',
+      PORT: '0',
+      METRICS_ENABLED: 'false',
+      LOG_LEVEL: 'info',
+      SHUTDOWN_TIMEOUT_MS: '2000',
+      BUILD_DIR: DEMO_BUILD,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

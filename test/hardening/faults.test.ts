@@ -10,7 +10,12 @@ import { assertServing } from '../helpers/raw-http.ts';
 
 const STRAY = path.join(ROOT, 'test/hardening/fixtures/stray-rejection.ts');
 
-type LogLine = Record<string, unknown> & { level: number; msg: string; reqId?: string; err?: { message: string; stack: string } };
+type LogLine = Record<string, unknown> & {
+  level: number;
+  msg: string;
+  reqId?: string;
+  err?: { message: string; stack: string };
+};
 const logLines = (output: string): LogLine[] =>
   output
     .split('\n')
@@ -78,7 +83,7 @@ describe('pages and endpoints that fail', () => {
   });
 
   test('stray rejections (nobody awaits the promise) are logged; the request and the process carry on', async () => {
-    const res = await fetch(origin.url + '/api/echo', {
+    const res = await fetch(`${origin.url}/api/echo`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-request-id': 'stray-1' },
       body: JSON.stringify({ strayRejection: true }),
@@ -94,7 +99,11 @@ describe('pages and endpoints that fail', () => {
     ]);
     for (const line of stray) {
       assert.equal(line.level, 50);
-      assert.match(line.err?.stack ?? '', /stray-rejection\.ts/, 'the stack points at the code that dropped the promise');
+      assert.match(
+        line.err?.stack ?? '',
+        /stray-rejection\.ts/,
+        'the stack points at the code that dropped the promise',
+      );
       // Node 22 without AsyncContextFrame: no request id on these (see src/plugins/faults.ts).
       assert.equal(line.reqId, undefined);
     }
@@ -106,9 +115,12 @@ describe('pages and endpoints that fail', () => {
 });
 
 test('with AsyncContextFrame (Node 24, or --experimental-async-context-frame) stray rejections carry the request id', async () => {
-  const origin = await spawnOrigin({ LOG_LEVEL: 'info' }, { nodeArgs: ['--experimental-async-context-frame', '--import', STRAY] });
+  const origin = await spawnOrigin(
+    { LOG_LEVEL: 'info' },
+    { nodeArgs: ['--experimental-async-context-frame', '--import', STRAY] },
+  );
   try {
-    const res = await fetch(origin.url + '/api/echo', {
+    const res = await fetch(`${origin.url}/api/echo`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-request-id': 'stray-acf' },
       body: JSON.stringify({ strayRejection: true }),

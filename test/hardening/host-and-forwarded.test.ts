@@ -17,7 +17,10 @@ after(() => origin.close());
 const alive = () => origin.app.server.listening;
 
 /** POST /api/echo with raw header lines; resolves with the status and the clientAddress Astro saw. */
-async function echo(url: string, headerLines: string): Promise<{ status: number; clientAddress?: string; body: string }> {
+async function echo(
+  url: string,
+  headerLines: string,
+): Promise<{ status: number; clientAddress?: string; body: string }> {
   const body = '{}';
   const res = await rawRequest(
     url,
@@ -38,7 +41,10 @@ describe('Host', () => {
   }
 
   test('two Host headers → 400 (Node alone would keep the first and drop the second)', async () => {
-    const res = await rawRequest(origin.url, `GET /docs/ HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n`);
+    const res = await rawRequest(
+      origin.url,
+      `GET /docs/ HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n`,
+    );
     assert.equal(res.status, 400);
     await assertServing(origin.url, { alive });
   });
@@ -61,7 +67,10 @@ describe('Host', () => {
 
 describe('X-Forwarded-* without security.allowedDomains (the demo site)', () => {
   test('well-formed forwarded headers are ignored: clientAddress is the socket peer', async () => {
-    const res = await echo(origin.url, 'Host: localhost\r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Host: cdn.example.com\r\nX-Forwarded-Proto: https\r\n');
+    const res = await echo(
+      origin.url,
+      'Host: localhost\r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Host: cdn.example.com\r\nX-Forwarded-Proto: https\r\n',
+    );
     assert.equal(res.status, 201);
     assert.match(res.clientAddress ?? '', /127\.0\.0\.1$/);
   });
@@ -90,7 +99,10 @@ describe('X-Forwarded-* with security.allowedDomains configured', () => {
   after(() => trusting.close());
 
   test('matching X-Forwarded-Host/Proto: X-Forwarded-For is trusted', async () => {
-    const res = await echo(trusting.url, 'Host: localhost\r\nX-Forwarded-For: 203.0.113.9, 10.0.0.1\r\nX-Forwarded-Host: cdn.example.com\r\nX-Forwarded-Proto: https\r\n');
+    const res = await echo(
+      trusting.url,
+      'Host: localhost\r\nX-Forwarded-For: 203.0.113.9, 10.0.0.1\r\nX-Forwarded-Host: cdn.example.com\r\nX-Forwarded-Proto: https\r\n',
+    );
     assert.equal(res.status, 201);
     assert.equal(res.clientAddress, '203.0.113.9');
   });

@@ -46,7 +46,9 @@ test('defaults of the limits and timeouts', () => {
 test('a URL limit above the head limit is refused: the 414 could never happen', () => {
   assert.throws(
     () => loadConfig({ MAX_URL_BYTES: '32768', MAX_HEADER_BYTES: '16384' }),
-    (err: unknown) => err instanceof ConfigError && /MAX_URL_BYTES \(32768\) must not exceed MAX_HEADER_BYTES \(16384\)/.test(err.message),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /MAX_URL_BYTES \(32768\) must not exceed MAX_HEADER_BYTES \(16384\)/.test(err.message),
   );
 });
 

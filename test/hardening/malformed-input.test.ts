@@ -2,8 +2,8 @@
 // its own process: each gets a clear 4xx, nothing leaks, and the process keeps serving.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { assertServing, get, rawRequest, type RawResponse } from '../helpers/raw-http.ts';
 import { type OriginProcess, spawnOrigin } from '../helpers/origin.ts';
+import { assertServing, get, type RawResponse, rawRequest } from '../helpers/raw-http.ts';
 
 let origin: OriginProcess;
 before(async () => {
@@ -96,12 +96,12 @@ describe('NUL bytes', () => {
 
 describe('sizes and counts', () => {
   test('a 10 KB URL → 414 (MAX_URL_BYTES, 8 KiB by default)', async () => {
-    assertClear4xx(await send(get('/docs/?q=' + 'a'.repeat(10_000))), 414, /longer than 8192 bytes/);
+    assertClear4xx(await send(get(`/docs/?q=${'a'.repeat(10_000)}`)), 414, /longer than 8192 bytes/);
     await assertServing(origin.url, { alive });
   });
 
   test('a 20 KB URL → 431: it overflows the whole request head (MAX_HEADER_BYTES)', async () => {
-    assertClear4xx(await send(get('/' + 'a'.repeat(20_000))), 431);
+    assertClear4xx(await send(get(`/${'a'.repeat(20_000)}`)), 431);
     await assertServing(origin.url, { alive });
   });
 
@@ -123,7 +123,12 @@ describe('sizes and counts', () => {
 });
 
 describe('methods and request targets', () => {
-  for (const line of ['FOO / HTTP/1.1', 'get /docs/ HTTP/1.1', 'G ET /docs/ HTTP/1.1', '\x16\x03\x01\x02\x00\x01\x00']) {
+  for (const line of [
+    'FOO / HTTP/1.1',
+    'get /docs/ HTTP/1.1',
+    'G ET /docs/ HTTP/1.1',
+    '\x16\x03\x01\x02\x00\x01\x00',
+  ]) {
     test(`${JSON.stringify(line)} → 400`, async () => {
       assertClear4xx(await send(`${line}\r\nHost: localhost\r\n\r\n`), 400);
       await assertServing(origin.url, { alive });
@@ -146,7 +151,11 @@ describe('methods and request targets', () => {
   });
 
   test('absolute-form target → 400 (Astro never sees another host in the URL)', async () => {
-    assertClear4xx(await send(`GET http://evil.example/docs/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`), 400, /starting with "\/"/);
+    assertClear4xx(
+      await send(`GET http://evil.example/docs/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`),
+      400,
+      /starting with "\/"/,
+    );
     await assertServing(origin.url, { alive });
   });
 
@@ -193,7 +202,9 @@ describe('X-Request-Id', () => {
 
 test('the route label stays bounded: every request above is one of a few labels', async () => {
   const metrics = await (await fetch(origin.metricsUrl)).text();
-  const routes = new Set([...metrics.matchAll(/^http_request_duration_seconds_count\{[^}]*route="([^"]*)"/gm)].map((m) => m[1]));
+  const routes = new Set(
+    [...metrics.matchAll(/^http_request_duration_seconds_count\{[^}]*route="([^"]*)"/gm)].map((m) => m[1]),
+  );
   const expected = new Set(['(rejected)', '(unmatched)', '(static)', '/docs', '/healthz', '/readyz', '/api/locals']);
   for (const route of routes) assert.ok(expected.has(route!), `unexpected route label ${route}`);
   assert.ok(routes.has('(rejected)'));

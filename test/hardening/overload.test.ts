@@ -10,15 +10,24 @@ import { assertServing } from '../helpers/raw-http.ts';
 const metric = async (origin: OriginProcess, pattern: RegExp) =>
   Number(pattern.exec(await (await fetch(origin.metricsUrl)).text())?.[1] ?? NaN);
 
-test('past MAX_EVENT_LOOP_UTILIZATION under load: 503 + Retry-After, probes stay 200, counted, then recovery', { timeout: 60_000 }, async () => {
-  const origin = await spawnOrigin({ MAX_EVENT_LOOP_UTILIZATION: '0.5', OVERLOAD_RETRY_AFTER_SECONDS: '7', LOG_LEVEL: 'warn' });
+test('past MAX_EVENT_LOOP_UTILIZATION under load: 503 + Retry-After, probes stay 200, counted, then recovery', {
+  timeout: 60_000,
+}, async () => {
+  const origin = await spawnOrigin({
+    MAX_EVENT_LOOP_UTILIZATION: '0.5',
+    OVERLOAD_RETRY_AFTER_SECONDS: '7',
+    LOG_LEVEL: 'warn',
+  });
   try {
     await assertServing(origin.url);
     const load = autocannon({
       url: origin.url,
       connections: 50,
       duration: 5,
-      requests: [{ method: 'GET', path: '/docs/' }, { method: 'GET', path: '/probe-astro?token=load' }],
+      requests: [
+        { method: 'GET', path: '/docs/' },
+        { method: 'GET', path: '/probe-astro?token=load' },
+      ],
     });
     const retryAfter = new Set<string>();
     const statuses = new Map<number, number>();
@@ -30,8 +39,8 @@ test('past MAX_EVENT_LOOP_UTILIZATION under load: 503 + Retry-After, probes stay
     const probing = (async () => {
       const stop = Date.now() + 4500;
       while (Date.now() < stop) {
-        probes.push((await fetch(origin.url + '/healthz')).status, (await fetch(origin.url + '/readyz')).status);
-        const page = await fetch(origin.url + '/docs/');
+        probes.push((await fetch(`${origin.url}/healthz`)).status, (await fetch(`${origin.url}/readyz`)).status);
+        const page = await fetch(`${origin.url}/docs/`);
         if (page.status === 503) {
           retryAfter.add(page.headers.get('retry-after') ?? '');
           assert.equal(page.headers.get('cache-control'), 'no-store');
@@ -53,13 +62,18 @@ test('past MAX_EVENT_LOOP_UTILIZATION under load: 503 + Retry-After, probes stay
     assert.match(sheddingBody?.message ?? '', /overloaded; retry in 7 s/);
     assert.equal(overloadedSeen, 1, 'origin_overloaded was 1 while shedding');
     const counted = await metric(origin, /^origin_overload_rejections_total\{reason="eventLoopUtilization"\} (\S+)$/m);
-    assert.ok(counted >= shed, `origin_overload_rejections_total (${counted}) counts every 503 (${shed} seen by autocannon)`);
+    assert.ok(
+      counted >= shed,
+      `origin_overload_rejections_total (${counted}) counts every 503 (${shed} seen by autocannon)`,
+    );
 
     // Load gone: within a couple of samples the origin serves again.
     let recovered = false;
     for (let i = 0; i < 50 && !recovered; i++) {
       await new Promise((r) => setTimeout(r, 200));
-      recovered = (await fetch(origin.url + '/docs/')).status === 200 && (await metric(origin, /^origin_overloaded (\S+)$/m)) === 0;
+      recovered =
+        (await fetch(`${origin.url}/docs/`)).status === 200 &&
+        (await metric(origin, /^origin_overloaded (\S+)$/m)) === 0;
     }
     assert.ok(recovered, 'the origin recovered once the load stopped');
     await assertServing(origin.url, { alive: () => origin.child.exitCode === null });
@@ -75,16 +89,20 @@ test('past MAX_HEAP_USED_BYTES: every route but the probes is shed, with reason 
     let status = 0;
     for (let i = 0; i < 50 && status !== 503; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      status = (await fetch(origin.url + '/docs/')).status;
+      status = (await fetch(`${origin.url}/docs/`)).status;
     }
     for (const path of ['/docs/', '/about/', '/probe-astro?token=x', '/no/such/page', '/api/echo']) {
       const res = await fetch(origin.url + path);
       assert.equal(res.status, 503, path);
       assert.equal(res.headers.get('retry-after'), '10', 'the default Retry-After');
-      assert.deepEqual(await res.json(), { statusCode: 503, error: 'Service Unavailable', message: 'The origin is overloaded; retry in 10 s.' });
+      assert.deepEqual(await res.json(), {
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: 'The origin is overloaded; retry in 10 s.',
+      });
     }
-    assert.equal((await fetch(origin.url + '/healthz')).status, 200);
-    assert.equal((await fetch(origin.url + '/readyz')).status, 200);
+    assert.equal((await fetch(`${origin.url}/healthz`)).status, 200);
+    assert.equal((await fetch(`${origin.url}/readyz`)).status, 200);
     assert.ok((await metric(origin, /^origin_overload_rejections_total\{reason="heapUsedBytes"\} (\S+)$/m)) >= 5);
     const text = await (await fetch(origin.metricsUrl)).text();
     assert.match(text, /http_request_duration_seconds_count\{method="GET",route="\(overloaded\)",status_code="503"\}/);

@@ -31,14 +31,18 @@ async function idleKeepAlive(url: string): Promise<{ socket: Socket; closed: Pro
   return { socket, closed, data: () => data };
 }
 
-test('drain order: readiness 503 first, in-flight requests finish, idle keep-alive connections close, exit 0', { timeout: 30_000 }, async () => {
+test('drain order: readiness 503 first, in-flight requests finish, idle keep-alive connections close, exit 0', {
+  timeout: 30_000,
+}, async () => {
   const origin = await spawnOrigin({ LOG_LEVEL: 'info' });
   const idle = await idleKeepAlive(origin.url);
   const asker = await idleKeepAlive(origin.url);
   // An upload in flight: its body arrives over ~1.5 s.
   const upload = await idleKeepAlive(origin.url);
   const body = JSON.stringify({ slow: 'x'.repeat(60) });
-  upload.socket.write(`POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+  upload.socket.write(
+    `POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+  );
   let sent = 0;
   const drip = setInterval(() => {
     upload.socket.write(body.slice(sent, sent + 5));
@@ -89,10 +93,14 @@ test('drain order: readiness 503 first, in-flight requests finish, idle keep-ali
   assert.match(origin.output(), /"msg":"shutdown: drained"/, 'logs are flushed before exit');
 });
 
-test('SHUTDOWN_TIMEOUT_MS bounds the drain: a request that never completes is cut, exit 1', { timeout: 30_000 }, async () => {
+test('SHUTDOWN_TIMEOUT_MS bounds the drain: a request that never completes is cut, exit 1', {
+  timeout: 30_000,
+}, async () => {
   const origin = await spawnOrigin({ SHUTDOWN_TIMEOUT_MS: '1500', LOG_LEVEL: 'warn' });
   const stuck = await idleKeepAlive(origin.url);
-  stuck.socket.write('POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{');
+  stuck.socket.write(
+    'POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{',
+  );
   const drip = setInterval(() => stuck.socket.write(' '), 200); // never reaches 1000 bytes in time
   try {
     await new Promise((r) => setTimeout(r, 200));

@@ -50,7 +50,9 @@ function slowClient(kind: 'silent' | 'partial' | 'trickle'): Slow {
   return { socket, closedAfterMs, received: () => data };
 }
 
-test(`slow request heads are answered 408 and closed within HEADERS_TIMEOUT_MS (${HEADERS_TIMEOUT_MS} ms) by default; the origin serves others meanwhile`, { timeout: 25_000 }, async () => {
+test(`slow request heads are answered 408 and closed within HEADERS_TIMEOUT_MS (${HEADERS_TIMEOUT_MS} ms) by default; the origin serves others meanwhile`, {
+  timeout: 25_000,
+}, async () => {
   assert.equal(HEADERS_TIMEOUT_MS, 15_000, 'the documented default');
   const watched = [slowClient('silent'), slowClient('partial'), slowClient('trickle')];
   const crowd = Array.from({ length: 200 }, (_, i) => slowClient(i % 2 ? 'partial' : 'trickle'));
@@ -71,7 +73,10 @@ test(`slow request heads are answered 408 and closed within HEADERS_TIMEOUT_MS (
       assert.match(JSON.parse(res.body).message, /did not arrive in time/);
     }
     const crowdTimes = await Promise.all(crowd.map((c) => Promise.race([c.closedAfterMs, timeout])));
-    assert.ok(crowdTimes.every((ms) => ms <= bound), 'all 200 slow clients were closed too');
+    assert.ok(
+      crowdTimes.every((ms) => ms <= bound),
+      'all 200 slow clients were closed too',
+    );
     await assertServing(origin.url, { alive: () => origin.child.exitCode === null });
   } finally {
     for (const client of [...watched, ...crowd]) client.socket.destroy();

@@ -28,7 +28,11 @@ const within = (ms: number, low: number, high: number, what: string) =>
 describe('timeouts', { concurrency: true }, () => {
   let origin: OriginProcess;
   before(async () => {
-    origin = await spawnOrigin({ KEEP_ALIVE_TIMEOUT_MS: '1500', HEADERS_TIMEOUT_MS: '2000', REQUEST_TIMEOUT_MS: '3000' });
+    origin = await spawnOrigin({
+      KEEP_ALIVE_TIMEOUT_MS: '1500',
+      HEADERS_TIMEOUT_MS: '2000',
+      REQUEST_TIMEOUT_MS: '3000',
+    });
   });
   after(async () => {
     assert.equal(await origin.stop(), 0);
@@ -57,7 +61,9 @@ describe('timeouts', { concurrency: true }, () => {
 
   test('REQUEST_TIMEOUT_MS: a body that trickles in too slowly gets 408', async () => {
     const conn = await open(origin.url);
-    conn.socket.write('POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{');
+    conn.socket.write(
+      'POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{',
+    );
     const drip = setInterval(() => conn.socket.write(' '), 400);
     const ms = await conn.closed;
     clearInterval(drip);
@@ -70,7 +76,11 @@ describe('timeouts', { concurrency: true }, () => {
 test('defaults: Keep-Alive timeout=65 (KEEP_ALIVE_TIMEOUT_MS, above common load-balancer idle timeouts)', async () => {
   const origin = await spawnOrigin({});
   try {
-    const res = await rawRequest(origin.url, (socket) => socket.write('GET /docs/ HTTP/1.1\r\nHost: localhost\r\n\r\n'), { timeoutMs: 500 });
+    const res = await rawRequest(
+      origin.url,
+      (socket) => socket.write('GET /docs/ HTTP/1.1\r\nHost: localhost\r\n\r\n'),
+      { timeoutMs: 500 },
+    );
     assert.equal(res.status, 200);
     assert.equal(res.headers['keep-alive'], 'timeout=65');
     assert.equal(res.closedByServer, false, 'the connection stays open');
@@ -89,7 +99,10 @@ test('MAX_CONNECTIONS: connections past the limit are closed on arrival, counted
       held.push(conn);
     }
     await new Promise((r) => setTimeout(r, 200));
-    assert.ok(held.every((c) => parse(c.data()).status === 200), 'the first five are served');
+    assert.ok(
+      held.every((c) => parse(c.data()).status === 200),
+      'the first five are served',
+    );
 
     const extra = await rawRequest(origin.url, get('/docs/'), { timeoutMs: 2000 });
     assert.equal(extra.status, 0, 'the sixth connection gets no answer');

@@ -1,12 +1,12 @@
 // Starts the real origin (real Astro build, real Fastify, real sockets) on ephemeral ports.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { get as httpGet } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../load/lib/spawn-origin.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { type RunningOrigin, startOrigin } from '../../src/standalone.ts';
-import { freePort } from '../../load/lib/spawn-origin.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const DEMO_BUILD = path.join(ROOT, 'dist');
@@ -23,7 +23,6 @@ export { freePort };
 export async function startTestOrigin(env: Record<string, string> = {}): Promise<RunningOrigin> {
   return startOrigin(testConfig(env));
 }
-
 
 export interface OriginProcess {
   child: ChildProcess;
@@ -42,7 +41,14 @@ export async function spawnOrigin(
   const metricsPort = await freePort();
   const child = spawn(process.execPath, [...nodeArgs, entry, ...args], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port), METRICS_PORT: String(metricsPort), LOG_LEVEL: 'warn', BUILD_DIR: DEMO_BUILD, ...env },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      METRICS_PORT: String(metricsPort),
+      LOG_LEVEL: 'warn',
+      BUILD_DIR: DEMO_BUILD,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -51,7 +57,8 @@ export async function spawnOrigin(
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`origin exited with ${child.exitCode} before it was ready:\n${output}`);
+    if (child.exitCode !== null)
+      throw new Error(`origin exited with ${child.exitCode} before it was ready:\n${output}`);
     const ready = await isReady(url);
     if (ready) break;
     if (Date.now() > deadline) {
@@ -96,7 +103,11 @@ export function logLines(output: string): Array<Record<string, unknown>> {
 }
 
 /** Runs a command and resolves with its exit code and output (for promtool, CLI checks). */
-export async function run(command: string, args: string[], { input, env }: { input?: string; env?: NodeJS.ProcessEnv } = {}) {
+export async function run(
+  command: string,
+  args: string[],
+  { input, env }: { input?: string; env?: NodeJS.ProcessEnv } = {},
+) {
   const child = spawn(command, args, { cwd: ROOT, env: env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));

@@ -86,9 +86,9 @@ export function get(path: string, extra = ''): string {
 /** The server answers a normal request normally: it survived whatever came before. */
 export async function assertServing(url: string, { alive }: { alive?: () => boolean } = {}): Promise<void> {
   if (alive) assert.ok(alive(), 'the origin process is still running');
-  const health = await fetch(url + '/healthz');
+  const health = await fetch(`${url}/healthz`);
   assert.equal(health.status, 200, '/healthz answers 200');
-  const page = await fetch(url + '/docs/');
+  const page = await fetch(`${url}/docs/`);
   assert.equal(page.status, 200, 'a normal page still renders');
   assert.match(await page.text(), /<html/);
 }

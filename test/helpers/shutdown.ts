@@ -48,7 +48,10 @@ export interface ShutdownRun {
  * Runs autocannon against `origin` for `seconds`, sends SIGTERM after `signalAfterMs`, stops
  * the load once the process has exited, and gathers both sides' counts.
  */
-export async function loadThenSigterm(origin: OriginProcess, { signalAfterMs = 2000, connections = 40 } = {}): Promise<ShutdownRun> {
+export async function loadThenSigterm(
+  origin: OriginProcess,
+  { signalAfterMs = 2000, connections = 40 } = {},
+): Promise<ShutdownRun> {
   const responses = new Map<number, number>();
   const errors = new Map<string, number>();
   const load = autocannon({
@@ -90,7 +93,11 @@ export function assertNoAcceptedRequestFailed(run: ShutdownRun): void {
   const summary = JSON.stringify({ ...run, responses: [...run.responses], errors: [...run.errors] });
   assert.equal(run.exitCode, 0, `exit code 0: ${summary}`);
   assert.ok(ok + created > 500, `the load ran: ${summary}`);
-  assert.deepEqual([...run.responses.keys()].filter((s) => s !== 200 && s !== 201), [], `only 200/201 responses: ${summary}`);
+  assert.deepEqual(
+    [...run.responses.keys()].filter((s) => s !== 200 && s !== 201),
+    [],
+    `only 200/201 responses: ${summary}`,
+  );
   assert.equal(run.timeouts, 0, `no timeouts: ${summary}`);
   // Server side: every request the origin accepted was answered in full, none cut.
   assert.ok(run.server.accepted > 0, `accounting printed: ${summary}`);
@@ -99,7 +106,8 @@ export function assertNoAcceptedRequestFailed(run: ShutdownRun): void {
   // Client side: every answer the server completed reached the client, and was a success.
   assert.equal(ok + created, run.server.answered, `every answered request reached autocannon: ${summary}`);
   // What autocannon counts as errors are connection attempts after the listener closed.
-  for (const code of run.errors.keys()) assert.ok(['ECONNREFUSED', 'ECONNRESET', 'EPIPE'].includes(code), `error ${code}: ${summary}`);
+  for (const code of run.errors.keys())
+    assert.ok(['ECONNREFUSED', 'ECONNRESET', 'EPIPE'].includes(code), `error ${code}: ${summary}`);
 }
 
 /** One line with the numbers, for the test output. */

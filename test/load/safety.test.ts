@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { before, describe, test } from 'node:test';
-import { POOL_POLICIES } from '../../src/config.ts';
 import { ensureBuild } from '../../load/lib/build.ts';
 import { PROBE_TOKEN_COUNT } from '../../load/lib/probe.ts';
 import { runProbe, runSafety } from '../../load/lib/safety-run.ts';
+import { POOL_POLICIES } from '../../src/config.ts';
 import { run, startTestOrigin } from '../helpers/origin.ts';
 
 const CONNECTIONS = 200;
@@ -71,10 +71,26 @@ describe('npm run load -- --target (an origin already running, as in the compose
     const origin = await startTestOrigin({ MAX_EVENT_LOOP_DELAY_MS: '0' });
     const leaky = await leakyServer();
     try {
-      const good = await run(process.execPath, ['load/safety.ts', '--target', origin.url, '--amount', '400', '--connections', '20']);
+      const good = await run(process.execPath, [
+        'load/safety.ts',
+        '--target',
+        origin.url,
+        '--amount',
+        '400',
+        '--connections',
+        '20',
+      ]);
       assert.equal(good.code, 0, good.output);
       assert.match(good.output, /PASS — 400 responses checked/);
-      const bad = await run(process.execPath, ['load/safety.ts', '--target', leaky.url, '--amount', '300', '--connections', '30']);
+      const bad = await run(process.execPath, [
+        'load/safety.ts',
+        '--target',
+        leaky.url,
+        '--amount',
+        '300',
+        '--connections',
+        '30',
+      ]);
       assert.equal(bad.code, 1, bad.output);
       assert.match(bad.output, /FAIL/);
     } finally {

@@ -21,7 +21,11 @@ const routeLabels = (text: string) =>
   new Set([...text.matchAll(/^http_request_duration_seconds_count\{[^}]*route="([^"]*)"/gm)].map((m) => m[1]));
 
 test('the exposition passes promtool check metrics and has every documented family', async () => {
-  await hammer(10, 2, (i) => `${origin.url}/${['probe?token=a', 'probe-astro?token=b', 'docs/', 'nope', 'errors/throw'][i % 5]}`);
+  await hammer(
+    10,
+    2,
+    (i) => `${origin.url}/${['probe?token=a', 'probe-astro?token=b', 'docs/', 'nope', 'errors/throw'][i % 5]}`,
+  );
   const text = await scrape();
   const { code, output } = await run('promtool', ['check', 'metrics'], { input: text });
   assert.equal(code, 0, output);
@@ -65,22 +69,22 @@ test('5 000 requests to random unknown URLs add at most one route label value', 
 });
 
 test('static files share one route label', async () => {
-  await fetch(origin.url + '/about/');
+  await fetch(`${origin.url}/about/`);
   const labels = routeLabels(await scrape());
   assert.ok(labels.has('(static)'));
   assert.ok(![...labels].some((l) => l?.startsWith('/_astro/') || l === '/about/'));
 });
 
 test('HEAD and OPTIONS are counted, not dropped', async () => {
-  await fetch(origin.url + '/docs/', { method: 'HEAD' });
-  await fetch(origin.url + '/api/echo', { method: 'OPTIONS' });
+  await fetch(`${origin.url}/docs/`, { method: 'HEAD' });
+  await fetch(`${origin.url}/api/echo`, { method: 'OPTIONS' });
   const text = await scrape();
   assert.match(text, /http_request_duration_seconds_count\{method="HEAD",route="\/docs"/);
   assert.match(text, /http_request_duration_seconds_count\{method="OPTIONS",route="\/api\/echo"/);
 });
 
 test('/metrics is not served on the public port', async () => {
-  const res = await fetch(origin.url + '/metrics');
+  const res = await fetch(`${origin.url}/metrics`);
   assert.equal(res.status, 404);
   assert.doesNotMatch(await res.text(), /astro_queue_pool/);
 });

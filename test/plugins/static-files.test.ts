@@ -45,7 +45,7 @@ test('hashed /_astro/ files are immutable for a year', async () => {
 });
 
 test('other static files revalidate', async () => {
-  const res = await fetch(origin.url + '/about/');
+  const res = await fetch(`${origin.url}/about/`);
   assert.equal(res.status, 200);
   assert.match(res.headers.get('cache-control') ?? '', /must-revalidate/);
 });

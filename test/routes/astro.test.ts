@@ -96,7 +96,11 @@ describe('endpoints, cookies, redirects, locals', () => {
   });
 
   test('an invalid JSON body is the endpoint’s 400, not a crash', async () => {
-    const res = await get('/api/echo', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' });
+    const res = await get('/api/echo', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{nope',
+    });
     assert.equal(res.status, 400);
     assert.equal((await get('/docs/')).status, 200);
   });
@@ -104,7 +108,7 @@ describe('endpoints, cookies, redirects, locals', () => {
   test('a body over BODY_LIMIT_BYTES is refused with 413', async () => {
     const small = await startTestOrigin({ BODY_LIMIT_BYTES: '1024' });
     try {
-      const res = await fetch(small.url + '/api/echo', {
+      const res = await fetch(`${small.url}/api/echo`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ big: 'x'.repeat(4096) }),
@@ -138,7 +142,11 @@ describe('endpoints, cookies, redirects, locals', () => {
   test('X-Forwarded-For is ignored unless security.allowedDomains trusts the proxy', async () => {
     const res = await get('/api/echo', {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-forwarded-for': '203.0.113.9', 'x-forwarded-host': 'evil.example' },
+      headers: {
+        'content-type': 'application/json',
+        'x-forwarded-for': '203.0.113.9',
+        'x-forwarded-host': 'evil.example',
+      },
       body: '{}',
     });
     const json = (await res.json()) as { clientAddress: string };
@@ -166,7 +174,7 @@ describe('connection hygiene', () => {
       assert.equal(sockets.length, 1);
       const socket = sockets[0]!;
       const listenersAfterOne = socket.listenerCount('close');
-      for (let i = 0; i < 40; i++) assert.equal(await fetchOnce(i % 2 ? '/docs/' : '/probe-astro?token=k' + i), 200);
+      for (let i = 0; i < 40; i++) assert.equal(await fetchOnce(i % 2 ? '/docs/' : `/probe-astro?token=k${i}`), 200);
       assert.equal(sockets.length, 1, 'one keep-alive socket served every request');
       assert.equal(socket.listenerCount('close'), listenersAfterOne);
     } finally {
@@ -178,7 +186,7 @@ describe('connection hygiene', () => {
   test('clients that hang up mid-response leave the server serving', async () => {
     for (let i = 0; i < 50; i++) {
       await new Promise<void>((resolve) => {
-        const req = httpRequest(origin.url + '/probe-astro?token=abort' + i, (res) => {
+        const req = httpRequest(`${origin.url}/probe-astro?token=abort${i}`, (res) => {
           res.once('data', () => req.destroy());
           res.once('close', () => resolve());
         });

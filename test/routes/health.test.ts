@@ -14,7 +14,7 @@ test('/readyz is 503 until the origin is listening with its Astro app, then 200'
 
   const origin = await startTestOrigin();
   try {
-    const ready = await fetch(origin.url + '/readyz');
+    const ready = await fetch(`${origin.url}/readyz`);
     assert.equal(ready.status, 200);
     assert.deepEqual(await ready.json(), { status: 'ready' });
   } finally {

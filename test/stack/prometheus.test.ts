@@ -13,8 +13,8 @@ import { after, before, describe, test } from 'node:test';
 import { stringify as stringifyYaml } from 'yaml';
 import {
   at,
-  dashboardTargets,
   type DashboardTarget,
+  dashboardTargets,
   ensurePrometheusInstalled,
   FILES,
   freePort,
@@ -22,8 +22,8 @@ import {
   JOB,
   PROMETHEUS,
   promtool,
-  readYaml,
   ROOT,
+  readYaml,
   sleep,
   substituteVariables,
   waitFor,
@@ -97,9 +97,15 @@ describe('dashboards against a real Prometheus', { timeout: 240_000 }, () => {
     if (left) return { expr, error: `unsubstituted variable(s) ${left.join(', ')}`, series: [] as Series[] };
     const now = Date.now() / 1000;
     const result = target.range
-      ? await api<{ result: Series[] }>('/api/v1/query_range', { query: expr, start: String(now - 60), end: String(now), step: '1' })
+      ? await api<{ result: Series[] }>('/api/v1/query_range', {
+          query: expr,
+          start: String(now - 60),
+          end: String(now),
+          step: '1',
+        })
       : await api<{ result: Series[] }>('/api/v1/query', { query: expr, time: String(now) });
-    if (result.status !== 'success') return { expr, error: `${result.errorType}: ${result.error}`, series: [] as Series[] };
+    if (result.status !== 'success')
+      return { expr, error: `${result.errorType}: ${result.error}`, series: [] as Series[] };
     return { expr, error: undefined, series: result.data.result };
   }
 
@@ -160,7 +166,7 @@ describe('dashboards against a real Prometheus', { timeout: 240_000 }, () => {
       LOG_LEVEL: 'warn',
     });
     siteUrl = `http://127.0.0.1:${sitePort}`;
-    await waitFor('the origin\'s /readyz', 30_000, async () => {
+    await waitFor("the origin's /readyz", 30_000, async () => {
       if (origin?.child.exitCode !== null) throw new Error(`origin exited: ${origin?.output()}`);
       return (await get(`${siteUrl}/readyz`, 2000)) === 200 ? true : undefined;
     });
@@ -173,7 +179,12 @@ describe('dashboards against a real Prometheus', { timeout: 240_000 }, () => {
     for (const other of config.scrape_configs) {
       if (other !== job) other.static_configs = [{ targets: [`127.0.0.1:${promPort}`] }];
     }
-    config.global = { ...config.global, scrape_interval: SCRAPE_INTERVAL, scrape_timeout: SCRAPE_INTERVAL, evaluation_interval: SCRAPE_INTERVAL };
+    config.global = {
+      ...config.global,
+      scrape_interval: SCRAPE_INTERVAL,
+      scrape_timeout: SCRAPE_INTERVAL,
+      evaluation_interval: SCRAPE_INTERVAL,
+    };
     config.rule_files = [path.join(FILES.rulesDir, '*.yml')];
     const configFile = path.join(workDir, 'prometheus.yml');
     writeFileSync(configFile, stringifyYaml(config));
@@ -197,15 +208,22 @@ describe('dashboards against a real Prometheus', { timeout: 240_000 }, () => {
     });
     instance = `127.0.0.1:${metricsPort}`;
     await waitFor('a successful scrape of the origin', 30_000, async () => {
-      const targets = await api<{ activeTargets: Array<{ labels: Record<string, string>; health: string }> }>('/api/v1/targets');
-      return targets.data.activeTargets.some((t) => t.labels.job === JOB && t.labels.instance === instance && t.health === 'up') ? true : undefined;
+      const targets = await api<{ activeTargets: Array<{ labels: Record<string, string>; health: string }> }>(
+        '/api/v1/targets',
+      );
+      return targets.data.activeTargets.some(
+        (t) => t.labels.job === JOB && t.labels.instance === instance && t.health === 'up',
+      )
+        ? true
+        : undefined;
     });
 
     // Traffic spread over several scrapes, so that rate() has two samples of every series.
     const statuses = await drive(20);
     assert.equal(statuses.get('/errors/throw'), 500, 'the 500 route answers 500');
     assert.equal(statuses.get('/does-not-exist'), 404);
-    for (const p of ['/', '/docs/', '/probe?token=stack', '/probe-astro?token=stack']) assert.equal(statuses.get(p), 200, p);
+    for (const p of ['/', '/docs/', '/probe?token=stack', '/probe-astro?token=stack'])
+      assert.equal(statuses.get(p), 200, p);
     for (let i = 0; i < 4; i++) {
       await sleep(1000);
       await drive(10);
@@ -220,7 +238,9 @@ describe('dashboards against a real Prometheus', { timeout: 240_000 }, () => {
   });
 
   test('the $instance variable query finds the scraped origin', async () => {
-    const result = await api<string[]>(`/api/v1/label/instance/values?${new URLSearchParams({ 'match[]': `http_requests_in_flight{job="${JOB}"}` })}`);
+    const result = await api<string[]>(
+      `/api/v1/label/instance/values?${new URLSearchParams({ 'match[]': `http_requests_in_flight{job="${JOB}"}` })}`,
+    );
     assert.equal(result.status, 'success');
     assert.deepEqual(result.data, [instance]);
   });
@@ -238,20 +258,29 @@ describe('dashboards against a real Prometheus', { timeout: 240_000 }, () => {
     let errors = 0;
     // Series appear as the scrapes after the traffic come in: poll (with a little traffic, so
     // rate() windows stay fresh), bounded. An error will not go away: stop at the first.
-    await waitFor('every dashboard query to return series', 45_000, async () => {
-      failures = [];
-      errors = 0;
-      await drive(1);
-      for (const values of selections) {
-        for (const target of targets) {
-          const { expr, error, series } = await evaluate(target, values);
-          if (error) errors++;
-          if (error) failures.push(`${target.dashboard} / ${target.panel} [${target.refId}] ERROR ${error}\n    ${expr}`);
-          else if (series.length === 0) failures.push(`${target.dashboard} / ${target.panel} [${target.refId}] NO SERIES (instance=${values.instance})\n    ${expr}`);
+    await waitFor(
+      'every dashboard query to return series',
+      45_000,
+      async () => {
+        failures = [];
+        errors = 0;
+        await drive(1);
+        for (const values of selections) {
+          for (const target of targets) {
+            const { expr, error, series } = await evaluate(target, values);
+            if (error) errors++;
+            if (error)
+              failures.push(`${target.dashboard} / ${target.panel} [${target.refId}] ERROR ${error}\n    ${expr}`);
+            else if (series.length === 0)
+              failures.push(
+                `${target.dashboard} / ${target.panel} [${target.refId}] NO SERIES (instance=${values.instance})\n    ${expr}`,
+              );
+          }
         }
-      }
-      return failures.length === 0 || errors > 0 ? true : undefined;
-    }, 1000).catch(() => undefined);
+        return failures.length === 0 || errors > 0 ? true : undefined;
+      },
+      1000,
+    ).catch(() => undefined);
     assert.equal(
       failures.length,
       0,
@@ -260,10 +289,17 @@ describe('dashboards against a real Prometheus', { timeout: 240_000 }, () => {
   });
 
   /** The last value of each series a panel's query returns, keyed by its labels. */
-  async function panelValues(panel: RegExp, refId = 'A'): Promise<Array<{ labels: Record<string, string>; value: number }>> {
+  async function panelValues(
+    panel: RegExp,
+    refId = 'A',
+  ): Promise<Array<{ labels: Record<string, string>; value: number }>> {
     const target = targets.find((t) => panel.test(t.panel) && t.refId === refId);
     assert.ok(target, `no panel ${panel}`);
-    const { error, series } = await evaluate(target, { instance: '.*', __rate_interval: RATE_INTERVAL, __range: RANGE });
+    const { error, series } = await evaluate(target, {
+      instance: '.*',
+      __rate_interval: RATE_INTERVAL,
+      __range: RANGE,
+    });
     assert.equal(error, undefined);
     return series.map((s) => ({ labels: s.metric, value: Number(s.value?.[1] ?? s.values?.at(-1)?.[1]) }));
   }
@@ -271,22 +307,31 @@ describe('dashboards against a real Prometheus', { timeout: 240_000 }, () => {
   test('the panels show what the traffic did', async () => {
     const byStatus = await panelValues(/^Request rate by route and status$/);
     const statuses = new Set(byStatus.map((s) => s.labels.status_code));
-    for (const code of ['200', '404', '500']) assert.ok(statuses.has(code), `request rate has no ${code} series: ${[...statuses]}`);
+    for (const code of ['200', '404', '500'])
+      assert.ok(statuses.has(code), `request rate has no ${code} series: ${[...statuses]}`);
     assert.ok(byStatus.some((s) => s.labels.route === '/errors/throw' && s.labels.status_code === '500'));
 
     const [ratio] = await panelValues(/^5xx ratio$/);
     assert.ok(ratio && ratio.value > 0 && ratio.value < 1, `5xx ratio ${ratio?.value}`);
 
     const renderers = new Set((await panelValues(/^Render duration by renderer/)).map((s) => s.labels.renderer));
-    for (const renderer of ['queue', 'recursive', 'endpoint']) assert.ok(renderers.has(renderer), `no ${renderer} renders: ${[...renderers]}`);
+    for (const renderer of ['queue', 'recursive', 'endpoint'])
+      assert.ok(renderers.has(renderer), `no ${renderer} renders: ${[...renderers]}`);
 
     const policies = await panelValues(/^Pool policy in force$/);
-    assert.deepEqual(policies.map((p) => p.labels.policy), ['off']);
+    assert.deepEqual(
+      policies.map((p) => p.labels.policy),
+      ['off'],
+    );
 
-    const acquires = new Map((await panelValues(/^Pool acquires: reused vs new/)).map((s) => [s.labels.source, s.value]));
+    const acquires = new Map(
+      (await panelValues(/^Pool acquires: reused vs new/)).map((s) => [s.labels.source, s.value]),
+    );
     assert.ok((acquires.get('new') ?? 0) > 0, 'queue renders allocate nodes');
     assert.equal(acquires.get('reused'), 0, 'policy off never reuses a node');
-    const releases = new Map((await panelValues(/^Pool releases: pooled vs dropped/)).map((s) => [s.labels.outcome, s.value]));
+    const releases = new Map(
+      (await panelValues(/^Pool releases: pooled vs dropped/)).map((s) => [s.labels.outcome, s.value]),
+    );
     assert.ok((releases.get('dropped') ?? 0) > 0);
     assert.equal(releases.get('pooled'), 0);
 
@@ -296,7 +341,9 @@ describe('dashboards against a real Prometheus', { timeout: 240_000 }, () => {
 
   test('the alert rules evaluate cleanly and none fires on a healthy origin under policy off', async () => {
     const groups = await waitFor('every rule to be evaluated', 20_000, async () => {
-      const rules = await api<{ groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string }> }> }>('/api/v1/rules');
+      const rules = await api<{
+        groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string }> }>;
+      }>('/api/v1/rules');
       const all = rules.data.groups.flatMap((g) => g.rules);
       return all.length > 0 && all.every((r) => r.health !== 'unknown') ? all : undefined;
     });

@@ -44,7 +44,9 @@ export function ensurePrometheusInstalled(): void {
   if (existsSync(PROMETHEUS) && existsSync(PROMTOOL)) return;
   const result = spawnSync('bash', [FILES.installPrometheus], { stdio: 'inherit', timeout: 600_000 });
   if (result.status !== 0 || !existsSync(PROMETHEUS) || !existsSync(PROMTOOL)) {
-    throw new Error(`scripts/install-test-deps.sh failed (status ${result.status}); prometheus and promtool are required`);
+    throw new Error(
+      `scripts/install-test-deps.sh failed (status ${result.status}); prometheus and promtool are required`,
+    );
   }
 }
 
@@ -118,10 +120,13 @@ export function dashboardTargets(): DashboardTarget[] {
 
 /** Grafana's variables, as the test substitutes them (an unknown one is left for the caller to catch). */
 export function substituteVariables(expr: string, values: Record<string, string>): string {
-  return expr.replace(/\$\{(\w+)(?::[^}]*)?\}|\$(\w+)/g, (whole, braced: string | undefined, bare: string | undefined) => {
-    const name = braced ?? bare ?? '';
-    return Object.hasOwn(values, name) ? (values[name] as string) : whole;
-  });
+  return expr.replace(
+    /\$\{(\w+)(?::[^}]*)?\}|\$(\w+)/g,
+    (whole, braced: string | undefined, bare: string | undefined) => {
+      const name = braced ?? bare ?? '';
+      return Object.hasOwn(values, name) ? (values[name] as string) : whole;
+    },
+  );
 }
 
 // ----------------------------------------------------------------------------- compose
@@ -155,8 +160,8 @@ export function parseEnvFile(file: string): Record<string, string> {
 /** Walks any YAML/JSON value, calling `visit` on every string in it. */
 export function eachString(value: unknown, visit: (s: string) => void): void {
   if (typeof value === 'string') visit(value);
-  else if (Array.isArray(value)) value.forEach((item) => eachString(item, visit));
-  else if (value && typeof value === 'object') Object.values(value).forEach((item) => eachString(item, visit));
+  else if (Array.isArray(value)) for (const item of value) eachString(item, visit);
+  else if (value && typeof value === 'object') for (const item of Object.values(value)) eachString(item, visit);
 }
 
 // ----------------------------------------------------------------------------- Dockerfile

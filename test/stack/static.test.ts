@@ -13,9 +13,9 @@ import {
   allPanels,
   at,
   copyOperands,
+  type DockerStage,
   dashboardFiles,
   dashboardTargets,
-  type DockerStage,
   dockerIgnored,
   eachString,
   ensurePrometheusInstalled,
@@ -26,10 +26,10 @@ import {
   parseDockerfile,
   parseEnvFile,
   promtool,
+  ROOT,
   readDashboard,
   readDockerignore,
   readYaml,
-  ROOT,
   yamlFiles,
 } from './stack-helpers.ts';
 
@@ -45,10 +45,12 @@ const resolve = (value: unknown): string => interpolate(String(value), envExampl
 function environment(service: string): Record<string, string> {
   const env = services[service]?.environment ?? {};
   if (Array.isArray(env)) {
-    return Object.fromEntries(env.map((entry: string) => {
-      const [name, ...value] = entry.split('=');
-      return [name, resolve(value.join('='))];
-    }));
+    return Object.fromEntries(
+      env.map((entry: string) => {
+        const [name, ...value] = entry.split('=');
+        return [name, resolve(value.join('='))];
+      }),
+    );
   }
   return Object.fromEntries(Object.entries(env).map(([name, value]) => [name, resolve(value)]));
 }
@@ -79,7 +81,8 @@ function bindMounts(service: string): Array<[string, string]> {
 function hostPathFor(service: string, containerPath: string): string | undefined {
   for (const [source, target] of bindMounts(service)) {
     if (containerPath === target) return path.resolve(ROOT, source);
-    if (containerPath.startsWith(`${target}/`)) return path.resolve(ROOT, source, containerPath.slice(target.length + 1));
+    if (containerPath.startsWith(`${target}/`))
+      return path.resolve(ROOT, source, containerPath.slice(target.length + 1));
   }
   return undefined;
 }
@@ -110,18 +113,21 @@ describe('docker-compose.yml', () => {
   test('has the origin, Prometheus, Grafana and an optional load service', () => {
     assert.deepEqual(Object.keys(services).sort(), ['grafana', 'load', 'origin', 'prometheus']);
     assert.deepEqual(services.load.profiles, ['load'], 'load runs only with --profile load');
-    for (const name of ['origin', 'prometheus', 'grafana']) assert.equal(services[name].profiles, undefined, `${name} starts by default`);
+    for (const name of ['origin', 'prometheus', 'grafana'])
+      assert.equal(services[name].profiles, undefined, `${name} starts by default`);
   });
 
   test('every variable it uses is documented in .env.example, with the same default', () => {
     const used = new Map<string, string | undefined>();
     eachString(compose, (s) => {
-      for (const match of s.matchAll(INTERPOLATION)) used.set(match[1] as string, match[2] === ':-' ? match[3] : undefined);
+      for (const match of s.matchAll(INTERPOLATION))
+        used.set(match[1] as string, match[2] === ':-' ? match[3] : undefined);
     });
     assert.ok(used.size > 0);
     for (const [name, fallback] of used) {
       assert.ok(Object.hasOwn(envExample, name), `.env.example does not document ${name}`);
-      if (fallback !== undefined) assert.equal(envExample[name], fallback, `${name}: .env.example and the compose default differ`);
+      if (fallback !== undefined)
+        assert.equal(envExample[name], fallback, `${name}: .env.example and the compose default differ`);
     }
   });
 
@@ -137,20 +143,30 @@ describe('docker-compose.yml', () => {
       assert.ok(imageVersion(image), `${name}: image ${image} is not pinned to an x.y.z tag`);
       assert.doesNotMatch(image, /:latest$|@sha256:$/, `${name}: image ${image}`);
     }
-    assert.equal(services.origin.build.target, dockerfile.stages.at(-1)?.name, 'the origin is the Dockerfile\'s default (last) stage');
+    assert.equal(
+      services.origin.build.target,
+      dockerfile.stages.at(-1)?.name,
+      "the origin is the Dockerfile's default (last) stage",
+    );
   });
 
   test('every bind-mounted file or directory exists; named volumes are declared', () => {
     let mounts = 0;
     for (const name of Object.keys(services)) {
       for (const [source, target] of bindMounts(name)) {
-        assert.ok(existsSync(path.resolve(ROOT, source)), `${name} mounts ${source} (at ${target}), which does not exist`);
+        assert.ok(
+          existsSync(path.resolve(ROOT, source)),
+          `${name} mounts ${source} (at ${target}), which does not exist`,
+        );
         mounts++;
       }
       for (const volume of services[name].volumes ?? []) {
         const source = typeof volume === 'string' ? resolve(volume).split(':')[0] : volume.source;
         if (typeof source === 'string' && !source.startsWith('.') && !source.startsWith('/')) {
-          assert.ok(Object.hasOwn(compose.volumes ?? {}, source), `${name} uses volume ${source}, not declared under volumes:`);
+          assert.ok(
+            Object.hasOwn(compose.volumes ?? {}, source),
+            `${name} uses volume ${source}, not declared under volumes:`,
+          );
         }
       }
     }
@@ -176,11 +192,22 @@ describe('docker-compose.yml', () => {
     const sitePort = Number(env.PORT);
     const metricsPort = Number(env.METRICS_PORT);
     assert.deepEqual(publishedContainerPorts('origin'), [sitePort], 'only the site port is published');
-    assert.ok(!publishedContainerPorts('origin').includes(metricsPort), 'the metrics port must not be published to the host');
-    assert.deepEqual((services.origin.expose ?? []).map(Number), [metricsPort], 'the metrics port is exposed to the compose network');
+    assert.ok(
+      !publishedContainerPorts('origin').includes(metricsPort),
+      'the metrics port must not be published to the host',
+    );
+    assert.deepEqual(
+      (services.origin.expose ?? []).map(Number),
+      [metricsPort],
+      'the metrics port is exposed to the compose network',
+    );
     for (const name of Object.keys(services)) {
       for (const port of services[name].ports ?? []) {
-        assert.match(resolve(port), /^127\.0\.0\.1:\d+:\d+$/, `${name} publishes ${resolve(port)}: loopback by default (BIND_ADDRESS)`);
+        assert.match(
+          resolve(port),
+          /^127\.0\.0\.1:\d+:\d+$/,
+          `${name} publishes ${resolve(port)}: loopback by default (BIND_ADDRESS)`,
+        );
       }
     }
   });
@@ -194,8 +221,13 @@ describe('docker-compose.yml', () => {
     assert.ok(job, `scrape config has job "${JOB}" (the dashboards and alerts select job="${JOB}")`);
     assert.equal(job.metrics_path ?? '/metrics', '/metrics');
     const targets: string[] = job.static_configs.flatMap((c: { targets: string[] }) => c.targets);
-    assert.deepEqual(targets, [`origin:${environment('origin').METRICS_PORT}`], 'target = service name origin : METRICS_PORT');
-    for (const target of targets) assert.ok(services[target.split(':')[0] as string], `scrape target ${target} is no compose service`);
+    assert.deepEqual(
+      targets,
+      [`origin:${environment('origin').METRICS_PORT}`],
+      'target = service name origin : METRICS_PORT',
+    );
+    for (const target of targets)
+      assert.ok(services[target.split(':')[0] as string], `scrape target ${target} is no compose service`);
 
     // rule_files point inside the mounted rules directory, and it has rule files.
     for (const pattern of prometheusConfig.rule_files) {
@@ -221,7 +253,11 @@ describe('docker-compose.yml', () => {
     const url = new URL(ds.url);
     assert.ok(services[url.hostname], `datasource host ${url.hostname} is no compose service`);
     assert.equal(`0.0.0.0:${url.port}`, flag(url.hostname, 'web.listen-address'));
-    assert.equal(ds.jsonData.timeInterval, prometheusConfig.global.scrape_interval, 'datasource timeInterval = scrape_interval');
+    assert.equal(
+      ds.jsonData.timeInterval,
+      prometheusConfig.global.scrape_interval,
+      'datasource timeInterval = scrape_interval',
+    );
 
     const providers = yamlFiles(FILES.dashboardProviders).flatMap((file) => readYaml(file).providers);
     assert.equal(providers.length, 1);
@@ -267,7 +303,10 @@ describe('Dockerfile', () => {
       assert.ok(version, `${s.name}: FROM ${from} is not an exact version`);
       assert.match(from, /^node:/);
       const [major, minor] = version;
-      assert.ok(major === 22 && (minor as number) >= 18, `${s.name}: ${from}: the server needs Node 22 >= 22.18 (type stripping)`);
+      assert.ok(
+        major === 22 && (minor as number) >= 18,
+        `${s.name}: ${from}: the server needs Node 22 >= 22.18 (type stripping)`,
+      );
     }
   });
 
@@ -277,13 +316,19 @@ describe('Dockerfile', () => {
       for (const { args } of instruction(s, 'COPY')) {
         const { flags, sources } = copyOperands(args);
         if (flags.from !== undefined) {
-          assert.ok(names.slice(0, index).includes(flags.from), `${s.name}: COPY --from=${flags.from} is not an earlier stage`);
+          assert.ok(
+            names.slice(0, index).includes(flags.from),
+            `${s.name}: COPY --from=${flags.from} is not an earlier stage`,
+          );
           continue;
         }
         for (const source of sources) {
           copies++;
           assert.ok(existsSync(at(source)), `${s.name}: COPY ${source}: not in the repository`);
-          assert.ok(!dockerIgnored(source.replace(/^\.\//, '').replace(/\/$/, ''), ignore), `${s.name}: COPY ${source} is excluded by .dockerignore`);
+          assert.ok(
+            !dockerIgnored(source.replace(/^\.\//, '').replace(/\/$/, ''), ignore),
+            `${s.name}: COPY ${source} is excluded by .dockerignore`,
+          );
         }
       }
     }
@@ -297,50 +342,92 @@ describe('Dockerfile', () => {
   });
 
   test('the runtime carries production dependencies only, from a stage that ran npm ci --omit=dev', () => {
-    const modules = instruction(runtime, 'COPY').map((i) => copyOperands(i.args)).find((c) => c.sources.some((s) => s.includes('node_modules')));
+    const modules = instruction(runtime, 'COPY')
+      .map((i) => copyOperands(i.args))
+      .find((c) => c.sources.some((s) => s.includes('node_modules')));
     assert.ok(modules?.flags.from, 'runtime copies node_modules from a dependencies stage');
     const deps = stage(modules.flags.from);
-    const installs = instruction(deps, 'RUN').map((i) => i.args).filter((cmd) => /\bnpm (ci|install)\b/.test(cmd));
+    const installs = instruction(deps, 'RUN')
+      .map((i) => i.args)
+      .filter((cmd) => /\bnpm (ci|install)\b/.test(cmd));
     assert.equal(installs.length, 1);
     assert.match(installs[0] as string, /npm ci\b.*--omit=dev/);
-    assert.ok(!instruction(runtime, 'RUN').some((i) => /\bnpm (ci|install)\b/.test(i.args) && !/--omit=dev/.test(i.args)));
+    assert.ok(
+      !instruction(runtime, 'RUN').some((i) => /\bnpm (ci|install)\b/.test(i.args) && !/--omit=dev/.test(i.args)),
+    );
   });
 
   test('the build stage builds the site that the runtime copies', () => {
     const build = stage('build');
-    assert.ok(instruction(build, 'RUN').some((i) => /astro(\.mjs)? build/.test(i.args)), 'build stage runs astro build');
-    const fromBuild = instruction(runtime, 'COPY').map((i) => copyOperands(i.args)).filter((c) => c.flags.from === 'build');
-    assert.deepEqual(fromBuild.map((c) => c.sources), [['/app/dist']]);
+    assert.ok(
+      instruction(build, 'RUN').some((i) => /astro(\.mjs)? build/.test(i.args)),
+      'build stage runs astro build',
+    );
+    const fromBuild = instruction(runtime, 'COPY')
+      .map((i) => copyOperands(i.args))
+      .filter((c) => c.flags.from === 'build');
+    assert.deepEqual(
+      fromBuild.map((c) => c.sources),
+      [['/app/dist']],
+    );
   });
 
   test('the runtime runs src/server.ts as user node on 0.0.0.0, with a /healthz HEALTHCHECK and no metrics port', () => {
-    assert.deepEqual(instruction(runtime, 'USER').map((i) => i.args), ['node']);
+    assert.deepEqual(
+      instruction(runtime, 'USER').map((i) => i.args),
+      ['node'],
+    );
     const cmd = JSON.parse(instruction(runtime, 'CMD').at(-1)?.args ?? '[]') as string[];
     assert.deepEqual(cmd, ['node', '--experimental-async-context-frame', 'src/server.ts']);
     assert.ok(existsSync(at(cmd.at(-1) as string)));
-    const env = instruction(runtime, 'ENV').map((i) => i.args).join(' ');
+    const env = instruction(runtime, 'ENV')
+      .map((i) => i.args)
+      .join(' ');
     assert.match(env, /\bHOST=0\.0\.0\.0\b/);
-    assert.doesNotMatch(env, /METRICS_HOST/, 'the image keeps the metrics listener on loopback; compose opens it to the network');
-    const healthcheck = instruction(runtime, 'HEALTHCHECK').map((i) => i.args).join(' ');
+    assert.doesNotMatch(
+      env,
+      /METRICS_HOST/,
+      'the image keeps the metrics listener on loopback; compose opens it to the network',
+    );
+    const healthcheck = instruction(runtime, 'HEALTHCHECK')
+      .map((i) => i.args)
+      .join(' ');
     assert.match(healthcheck, /\/healthz/);
-    assert.match(healthcheck, /CMD \["node", "-e"/, 'the slim image has no curl: the healthcheck uses node\'s fetch');
-    assert.deepEqual(instruction(runtime, 'EXPOSE').map((i) => i.args), ['4321']);
+    assert.match(healthcheck, /CMD \["node", "-e"/, "the slim image has no curl: the healthcheck uses node's fetch");
+    assert.deepEqual(
+      instruction(runtime, 'EXPOSE').map((i) => i.args),
+      ['4321'],
+    );
     for (const needed of ['src', 'routes', 'package.json']) {
-      assert.ok(instruction(runtime, 'COPY').some((i) => copyOperands(i.args).sources.some((s) => s.replace(/^\.\//, '') === needed)), `runtime copies ${needed}`);
+      assert.ok(
+        instruction(runtime, 'COPY').some((i) =>
+          copyOperands(i.args).sources.some((s) => s.replace(/^\.\//, '') === needed),
+        ),
+        `runtime copies ${needed}`,
+      );
     }
   });
 
   test('what the runtime runs imports production dependencies only (the image has no devDependencies)', () => {
-    const lock = JSON.parse(readFileSync(at('package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+    const lock = JSON.parse(readFileSync(at('package-lock.json'), 'utf8')) as {
+      packages: Record<string, { dev?: boolean }>;
+    };
     const files = (dir: string, pattern: RegExp): string[] =>
       existsSync(dir)
-        ? readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => pattern.test(f)).map((f) => path.join(dir, f))
+        ? readdirSync(dir, { recursive: true, encoding: 'utf8' })
+            .filter((f) => pattern.test(f))
+            .map((f) => path.join(dir, f))
         : [];
     // The server's own sources (what `node src/server.ts` loads) and the built site.
-    const sources = [...files(at('src'), /\.ts$/), ...files(at('routes'), /\.ts$/), ...files(at('dist/server'), /\.mjs$/)];
+    const sources = [
+      ...files(at('src'), /\.ts$/),
+      ...files(at('routes'), /\.ts$/),
+      ...files(at('dist/server'), /\.mjs$/),
+    ];
     assert.ok(sources.length > 10);
     // Static imports and re-exports (not `import type`, which Node strips), and import('…').
-    const specifier = /^\s*(?:import|export)(?:\s+(?!type\s)|(?=[{*'"]))(?:[^'";]*?from\s*)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm;
+    const specifier =
+      /^\s*(?:import|export)(?:\s+(?!type\s)|(?=[{*'"]))(?:[^'";]*?from\s*)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm;
     const problems: string[] = [];
     for (const file of sources) {
       for (const match of readFileSync(file, 'utf8').matchAll(specifier)) {
@@ -349,7 +436,8 @@ describe('Dockerfile', () => {
         const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] as string);
         const entry = lock.packages[`node_modules/${name}`];
         if (!entry) problems.push(`${path.relative(ROOT, file)}: ${spec} is not installed by package-lock.json`);
-        else if (entry.dev) problems.push(`${path.relative(ROOT, file)}: ${spec} is a devDependency, absent from the runtime image`);
+        else if (entry.dev)
+          problems.push(`${path.relative(ROOT, file)}: ${spec} is a devDependency, absent from the runtime image`);
       }
     }
     assert.deepEqual(problems, []);
@@ -394,8 +482,12 @@ describe('Prometheus config and alert rules (promtool)', () => {
   });
 
   test('the alert rules cover 5xx ratio, p99 latency, event-loop lag, memory growth and pool reuse under policy off', () => {
-    const rules = yamlFiles(FILES.rulesDir).flatMap((file) => readYaml(file).groups.flatMap((g: { rules: unknown[] }) => g.rules));
-    const alerts = new Map(rules.filter((r: { alert?: string }) => r.alert).map((r: { alert: string; expr: string }) => [r.alert, r]));
+    const rules = yamlFiles(FILES.rulesDir).flatMap((file) =>
+      readYaml(file).groups.flatMap((g: { rules: unknown[] }) => g.rules),
+    );
+    const alerts = new Map(
+      rules.filter((r: { alert?: string }) => r.alert).map((r: { alert: string; expr: string }) => [r.alert, r]),
+    );
     const required: Record<string, RegExp> = {
       AstroOriginHigh5xxRatio: /status_code=~"5\.\."/,
       AstroOriginHighP99Latency: /histogram_quantile\(0\.99/,
@@ -404,7 +496,9 @@ describe('Prometheus config and alert rules (promtool)', () => {
       AstroOriginPoolReuseWhilePolicyOff: /astro_queue_pool_policy_info\{[^}]*policy="off"/,
     };
     for (const [name, pattern] of Object.entries(required)) {
-      const rule = alerts.get(name) as { expr: string; labels?: { severity?: string }; annotations?: { summary?: string } } | undefined;
+      const rule = alerts.get(name) as
+        | { expr: string; labels?: { severity?: string }; annotations?: { summary?: string } }
+        | undefined;
       assert.ok(rule, `missing alert ${name}`);
       assert.match(rule.expr, pattern, name);
       assert.match(rule.expr, new RegExp(`job="${JOB}"`), `${name} selects job="${JOB}"`);
@@ -435,11 +529,15 @@ describe('dashboards', () => {
   });
 
   test('rows: Traffic, Rendering & pool, Memory & GC, Event loop & process', () => {
-    assert.deepEqual(rows.map((r) => r.title), ['Traffic', 'Rendering & pool', 'Memory & GC', 'Event loop & process']);
+    assert.deepEqual(
+      rows.map((r) => r.title),
+      ['Traffic', 'Rendering & pool', 'Memory & GC', 'Event loop & process'],
+    );
   });
 
   test('has a panel for everything the issue lists, in the right row', () => {
-    const rowOf = (panel: { gridPos: { y: number } }) => rows.filter((r) => r.gridPos.y <= panel.gridPos.y).at(-1)?.title;
+    const rowOf = (panel: { gridPos: { y: number } }) =>
+      rows.filter((r) => r.gridPos.y <= panel.gridPos.y).at(-1)?.title;
     const required: Array<[RegExp, string, string]> = [
       [/^Request rate by route and status$/, 'Traffic', 'reqps'],
       [/^Latency p50 \/ p95 \/ p99 by route$/, 'Traffic', 's'],
@@ -463,8 +561,14 @@ describe('dashboards', () => {
     for (const [title, row, unit] of required) {
       const found = byTitle(title);
       assert.ok(found.length > 0, `no panel titled ${title}`);
-      assert.ok(found.some((p) => rowOf(p) === row), `${title} is not in row ${row}`);
-      assert.ok(found.some((p) => p.fieldConfig?.defaults?.unit === unit), `${title}: unit should be ${unit}`);
+      assert.ok(
+        found.some((p) => rowOf(p) === row),
+        `${title} is not in row ${row}`,
+      );
+      assert.ok(
+        found.some((p) => p.fieldConfig?.defaults?.unit === unit),
+        `${title}: unit should be ${unit}`,
+      );
     }
   });
 
@@ -475,12 +579,16 @@ describe('dashboards', () => {
       assert.ok((panel as { description?: string }).description, `${panel.title}: no description`);
       assert.equal(panel.datasource?.uid, 'prometheus', panel.title);
       assert.ok(panel.targets?.length, `${panel.title}: no query`);
-      for (const target of panel.targets ?? []) assert.equal(target.datasource?.uid, 'prometheus', `${panel.title} ${target.refId}`);
+      for (const target of panel.targets ?? [])
+        assert.equal(target.datasource?.uid, 'prometheus', `${panel.title} ${target.refId}`);
     }
   });
 
   test('alert thresholds are drawn where the alerts fire', () => {
-    const stepValues = (title: RegExp) => byTitle(title).flatMap((p) => p.fieldConfig?.defaults?.thresholds.steps.map((s: { value: number | null }) => s.value));
+    const stepValues = (title: RegExp) =>
+      byTitle(title).flatMap((p) =>
+        p.fieldConfig?.defaults?.thresholds.steps.map((s: { value: number | null }) => s.value),
+      );
     assert.ok(stepValues(/^5xx ratio$/).includes(0.05));
     assert.ok(stepValues(/^Latency p50/).includes(1));
     assert.ok(stepValues(/^Event-loop lag p99$/).includes(0.2));
@@ -500,7 +608,7 @@ describe('dashboards', () => {
     }
   });
 
-  test('has an instance selector: multi-value, All, from the origin\'s own series', () => {
+  test("has an instance selector: multi-value, All, from the origin's own series", () => {
     const instance = dashboard.templating.list.find((v) => v.name === 'instance');
     assert.ok(instance);
     assert.equal(instance.type, 'query');
@@ -517,7 +625,11 @@ describe('dashboards', () => {
       const where = `${panel} ${refId}: ${expr}`;
       // Every metric name of ours (or prom-client's) is followed by a selector...
       for (const match of expr.matchAll(/\b(?:http|astro|nodejs|process)_[a-z0-9_]+/g)) {
-        assert.equal(expr[(match.index as number) + match[0].length], '{', `${where}\n${match[0]} has no label selector`);
+        assert.equal(
+          expr[(match.index as number) + match[0].length],
+          '{',
+          `${where}\n${match[0]} has no label selector`,
+        );
       }
       // ...and every selector keeps to the job and the selected instances.
       const selectors = [...expr.matchAll(/\{([^}]*)\}/g)].map((m) => m[1] as string);
