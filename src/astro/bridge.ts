@@ -4,9 +4,7 @@ import diagnostics from 'node:diagnostics_channel';
 import { Readable } from 'node:stream';
 import { createRequest, getAbortControllerCleanup } from 'astro/app/node';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-
-/** Astro's own symbol for the client address it derived (astro/dist/core/constants.js). */
-const clientAddressSymbol = Symbol.for('astro.clientAddress');
+import { clientAddressOf } from './astro-internals.ts';
 
 export interface RenderEvent {
   route: string;
@@ -31,7 +29,7 @@ export type AllowedDomains = NonNullable<Parameters<typeof createRequest>[1]>['a
 export function toWebRequest(request: FastifyRequest, allowedDomains: AllowedDomains): WebRequest {
   const raw = request.raw;
   let web = createRequest(raw, { skipBody: true, allowedDomains });
-  const clientAddress = Reflect.get(web, clientAddressSymbol) as string | undefined;
+  const clientAddress = clientAddressOf(web);
   const body = request.body;
   if (Buffer.isBuffer(body) && body.byteLength > 0 && web.method !== 'GET' && web.method !== 'HEAD') {
     web = new Request(web, { body: body as Buffer<ArrayBuffer> });

@@ -1,7 +1,7 @@
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { BuildOptions } from '../adapter/index.ts';
+import { BuildLoadError } from '../errors.ts';
 import type { AstroApp } from './astro-internals.ts';
 
 export interface LoadedBuild {
@@ -10,10 +10,6 @@ export interface LoadedBuild {
   clientDir: string;
   /** URL prefix of Astro's hashed, immutable assets, e.g. "/_astro/". */
   assetsPrefix: string;
-}
-
-export class BuildLoadError extends Error {
-  override name = 'BuildLoadError';
 }
 
 /**
@@ -31,11 +27,12 @@ export async function loadBuild(buildDir: string): Promise<LoadedBuild> {
       code === 'ERR_MODULE_NOT_FOUND'
         ? `no Astro server build there: run \`astro build\` with the astro-fastify-origin adapter, or set BUILD_DIR`
         : (err as Error).message;
-    throw new BuildLoadError(`Cannot load the Astro build at ${entry}: ${hint}`, { cause: err });
+    throw new BuildLoadError(entry, hint, { cause: err });
   }
   if (!mod.app || !mod.options) {
     throw new BuildLoadError(
-      `${entry} does not export { app, options }: it was not built with the astro-fastify-origin adapter (adapter: origin() in astro.config).`,
+      entry,
+      'it does not export { app, options }: it was not built with the astro-fastify-origin adapter (adapter: origin() in astro.config)',
     );
   }
   return {
@@ -43,17 +40,4 @@ export async function loadBuild(buildDir: string): Promise<LoadedBuild> {
     clientDir: path.resolve(path.dirname(entry), mod.options.clientDir),
     assetsPrefix: `/${mod.options.assetsDir.replace(/^\/|\/$/g, '')}/`,
   };
-}
-
-/** Every file under the client dir as a URL path ("/_astro/x.js"), read once at start-up. */
-export async function listClientFiles(clientDir: string): Promise<string[]> {
-  try {
-    const entries = await readdir(clientDir, { recursive: true, withFileTypes: true });
-    return entries
-      .filter((e) => e.isFile())
-      .map((e) => `/${path.relative(clientDir, path.join(e.parentPath, e.name)).split(path.sep).join('/')}`);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
 }

@@ -1,14 +1,12 @@
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
+import { ROUTE_LABELS } from '../route-label.ts';
 
 export interface StaticFilesOptions {
   clientDir: string;
   /** URL prefix of Astro's content-hashed assets, e.g. "/_astro/". */
   assetsPrefix: string;
 }
-
-/** Route label for every static file (bounded, whatever the number of files). */
-export const STATIC_ROUTE = '(static)';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 // Unhashed files (favicon, robots.txt, prerendered pages) may change on deploy: let caches
@@ -22,7 +20,7 @@ const REVALIDATE = 'public, max-age=60, must-revalidate';
  */
 const staticFiles: FastifyPluginAsync<StaticFilesOptions> = async (fastify, { clientDir, assetsPrefix }) => {
   fastify.addHook('onRoute', (route) => {
-    route.config = { ...route.config, routeLabel: STATIC_ROUTE };
+    route.config = { ...route.config, routeLabel: ROUTE_LABELS.static };
   });
   await fastify.register(fastifyStatic, {
     root: clientDir,
