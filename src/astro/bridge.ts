@@ -125,7 +125,12 @@ async function sendStreamed(
   hooks: SendHooks,
 ): Promise<unknown> {
   const reader = body.getReader();
-  const cancel = () => void reader.cancel().catch(noop);
+  // A cancelled reader reports `done` too: only a body read to its end counts as a render.
+  let cancelled = false;
+  const cancel = () => {
+    cancelled = true;
+    void reader.cancel().catch(noop);
+  };
   const onClose = () => {
     if (!reply.raw.writableFinished) cancel();
   };
@@ -144,7 +149,7 @@ async function sendStreamed(
       if (result.done) {
         clearImmediate(immediate);
         reply.raw.off('close', onClose);
-        hooks.onBodyComplete?.();
+        if (!cancelled) hooks.onBodyComplete?.();
         applyHead();
         const only = chunks.length === 1 ? chunks[0]! : undefined;
         return reply.send(
@@ -172,7 +177,10 @@ async function sendStreamed(
       if (head) yield head;
       for (;;) {
         const { done, value } = await pending;
-        if (done) return;
+        if (done) {
+          if (!cancelled) hooks.onBodyComplete?.();
+          return;
+        }
         yield toBytes(value);
         pending = reader.read();
       }
@@ -187,7 +195,6 @@ async function sendStreamed(
     }
   }
   const stream = Readable.from(rest(), { objectMode: false });
-  if (hooks.onBodyComplete) stream.once('end', hooks.onBodyComplete);
   applyHead();
   return reply.send(stream);
 }
