@@ -109,3 +109,10 @@ export async function buildApp({
   await fastify.register(astroOrigin, { build, poolPolicy: config.POOL_POLICY, poolSize: config.POOL_SIZE });
   return fastify;
 }
+
+// The production plugins, for apps that compose their own server around the origin plugin.
+export { createRegistry, originMetrics, startMetricsListener } from './metrics/index.ts';
+export { astroOrigin } from './plugin.ts';
+export { hardening } from './plugins/hardening.ts';
+export { lifecycle } from './plugins/lifecycle.ts';
+export { overload } from './plugins/overload.ts';
