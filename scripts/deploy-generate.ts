@@ -26,8 +26,8 @@ const LABELS = {
   'app.kubernetes.io/part-of': 'astro-fastify-origin',
 };
 
-function filesIn(dir: string, pattern: RegExp): string[] {
-  return readdirSync(path.join(ROOT, dir))
+function filesIn(root: string, dir: string, pattern: RegExp): string[] {
+  return readdirSync(path.join(root, dir))
     .filter((name) => pattern.test(name))
     .sort()
     .map((name) => `${dir}/${name}`);
@@ -44,8 +44,8 @@ function header(sources: string[]): string {
 // lineWidth 0: no folding, so every expression and the dashboard JSON keep their lines as written.
 const toYaml = (document: Document): string => document.toString({ lineWidth: 0 });
 
-function prometheusRule(): string {
-  const sources = filesIn(RULES_DIR, /\.ya?ml$/);
+function prometheusRule(root: string): string {
+  const sources = filesIn(root, RULES_DIR, /\.ya?ml$/);
   if (sources.length === 0) throw new Error(`deploy:generate: no rule files in ${RULES_DIR}`);
   const document = new Document({
     apiVersion: 'monitoring.coreos.com/v1',
@@ -56,7 +56,7 @@ function prometheusRule(): string {
   const groups = document.getIn(['spec', 'groups'], true);
   // The groups are moved over as YAML nodes, not plain values, so the rules keep their comments.
   for (const file of sources) {
-    const source = parseDocument(readFileSync(path.join(ROOT, file), 'utf8'));
+    const source = parseDocument(readFileSync(path.join(root, file), 'utf8'));
     if (source.errors.length > 0) throw new Error(`deploy:generate: ${file}: ${source.errors[0]?.message}`);
     const fileGroups = source.get('groups', true);
     if (!isSeq(fileGroups) || !isSeq(groups)) throw new Error(`deploy:generate: ${file} has no "groups:" list`);
@@ -65,12 +65,12 @@ function prometheusRule(): string {
   return header(sources) + toYaml(document);
 }
 
-function dashboardConfigMap(): string {
-  const sources = filesIn(DASHBOARDS_DIR, /\.json$/);
+function dashboardConfigMap(root: string): string {
+  const sources = filesIn(root, DASHBOARDS_DIR, /\.json$/);
   if (sources.length === 0) throw new Error(`deploy:generate: no dashboards in ${DASHBOARDS_DIR}`);
   const data = Object.fromEntries(
     sources.map((file) => {
-      const text = readFileSync(path.join(ROOT, file), 'utf8');
+      const text = readFileSync(path.join(root, file), 'utf8');
       JSON.parse(text); // a broken dashboard fails here, not in Grafana
       return [path.basename(file), text];
     }),
@@ -84,21 +84,21 @@ function dashboardConfigMap(): string {
   return header(sources) + toYaml(document);
 }
 
-/** Every generated file: path relative to the repository root → its content. */
-export function generatedFiles(): Map<string, string> {
+/** Every generated file: path relative to `root` (the repository) → its content. */
+export function generatedFiles(root = ROOT): Map<string, string> {
   return new Map([
-    [PROMETHEUS_RULE_FILE, prometheusRule()],
-    [DASHBOARD_CONFIGMAP_FILE, dashboardConfigMap()],
+    [PROMETHEUS_RULE_FILE, prometheusRule(root)],
+    [DASHBOARD_CONFIGMAP_FILE, dashboardConfigMap(root)],
   ]);
 }
 
-/** Generated files whose committed content differs from what generatedFiles() produces. */
-export function staleFiles(): string[] {
+/** Generated files under `root` whose content differs from what generatedFiles() produces. */
+export function staleFiles(root = ROOT): string[] {
   const stale: string[] = [];
-  for (const [file, content] of generatedFiles()) {
+  for (const [file, content] of generatedFiles(root)) {
     let committed: string | undefined;
     try {
-      committed = readFileSync(path.join(ROOT, file), 'utf8');
+      committed = readFileSync(path.join(root, file), 'utf8');
     } catch {
       committed = undefined;
     }
