@@ -46,7 +46,8 @@ export function cgroupCpuLimit(root: string = CGROUP_ROOT): number | undefined {
 /**
  * CPUs this process can keep busy: the cgroup CPU limit rounded up (with 1.5 CPUs, one process
  * would leave half a CPU unused), never more than `cores` (os.availableParallelism(): the cores it
- * may run on), never less than 1.
+ * may run on), never less than 1. Where libuv has already rounded the limit down into `cores`
+ * (cgroup v2, limits of one CPU or more), that smaller count wins.
  */
 export function availableCpus(root: string = CGROUP_ROOT, cores: number = availableParallelism()): number {
   const limit = cgroupCpuLimit(root);
