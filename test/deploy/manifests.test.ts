@@ -49,6 +49,14 @@ function env(objects: K8sObject[]): Record<string, string> {
   );
 }
 
+/** A Kubernetes memory quantity ("512Mi", "1Gi", "1G", "1048576") in bytes. */
+function bytes(quantity: string): number {
+  const match = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(String(quantity));
+  assert.ok(match, `unsupported quantity ${quantity}`);
+  const unit = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+  return Number(match[1]) * (match[2] ? unit[match[2] as keyof typeof unit] : 1);
+}
+
 const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
   Object.keys(selector).length > 0 && Object.entries(selector).every(([key, value]) => labels[key] === value);
 
@@ -170,6 +178,16 @@ describe('the objects agree with each other, the image and the origin', () => {
       assert.ok(pod.topologySpreadConstraints.length >= 1);
       assert.equal(pod.automountServiceAccountToken, false);
       assert.equal(pod.enableServiceLinks, false, 'service links could set METRICS_PORT & co.');
+    });
+
+    test(`${name}: the origin sheds load (MAX_RSS_BYTES) before the memory limit OOM-kills it`, () => {
+      const limit = bytes(container(rendered[name]).resources.limits.memory);
+      const { MAX_RSS_BYTES } = loadConfig(env(rendered[name]));
+      assert.ok(
+        MAX_RSS_BYTES > 0 && MAX_RSS_BYTES < limit,
+        `MAX_RSS_BYTES ${MAX_RSS_BYTES} must be set below the memory limit (${limit} bytes)`,
+      );
+      assert.ok(bytes(container(rendered[name]).resources.requests.memory) <= limit);
     });
 
     test(`${name}: probes — startup and readiness on /readyz, liveness on /healthz, on the site port`, () => {
