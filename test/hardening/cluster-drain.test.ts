@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { type KeepAliveResult, startKeepAliveClients } from '../helpers/keep-alive-clients.ts';
-import { type OriginProcess, spawnOrigin } from '../helpers/origin.ts';
+import { logLines, type OriginProcess, spawnOrigin } from '../helpers/origin.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 
 const RUNS = Number(process.env.DRAIN_RUNS ?? 3);
@@ -82,3 +82,38 @@ for (const workers of [1, 2]) {
     });
   });
 }
+
+test('WORKERS=2, one worker stopped under keep-alive load: its clients move to the other, none fails, it comes back', {
+  timeout: 90_000,
+}, async () => {
+  const origin = await spawnOrigin(
+    { WORKERS: '2', LOG_LEVEL: 'info', MAX_EVENT_LOOP_DELAY_MS: '0' },
+    { nodeArgs: ['--experimental-async-context-frame'] },
+  );
+  const ready = () => logLines(origin.output()).filter((l) => l.msg === 'worker ready');
+  try {
+    await waitFor('two ready workers', 20_000, () => ready().length === 2);
+    const victim = ready().find((l) => l.worker === 0)?.pid as number;
+    const clients = startKeepAliveClients(origin.url, PAGE, { clients: CLIENTS });
+    await waitFor('every client to be answered', 20_000, () => clients.served() === CLIENTS, 50);
+    clients.mark();
+    // As an uncaught exception or an operator would: the worker drains by itself and exits.
+    process.kill(victim, 'SIGTERM');
+    await waitFor('slot 0 to be ready again', 20_000, () => ready().length === 3);
+    const answeredBefore = clients.answered();
+    await waitFor('traffic to go on', 20_000, () => clients.answered() > answeredBefore + 100, 50);
+    const r = await clients.stop();
+    const detail = `${JSON.stringify({ ...r, failures: r.failures.slice(0, 10) })}`;
+    console.log(
+      `# one worker stopped: sent ${r.sent}, answered ${JSON.stringify(r.byStatus)} (${r.connectionClose} with Connection: close), refused ${r.refused}, failed ${r.failures.length}`,
+    );
+    assert.equal(r.failures.length, 0, `no request written to an accepted connection fails: ${detail}`);
+    assert.deepEqual(Object.keys(r.byStatus), ['200'], `only 200s: ${detail}`);
+    assert.ok(r.connectionClose > 0, `the stopped worker told its clients to reconnect: ${detail}`);
+    assert.equal(r.refused, 0, `the port stayed open: ${detail}`);
+    const exit = logLines(origin.output()).find((l) => l.msg === 'worker died; restarting it');
+    assert.equal(exit?.code, 0, 'the worker drained and exited 0');
+  } finally {
+    assert.equal(await origin.stop(), 0);
+  }
+});
