@@ -15,6 +15,7 @@
 // are; once all have said so, the port is closed and a reconnecting client is refused, as with
 // one process; only then do the workers drain.
 import cluster, { type Worker } from 'node:cluster';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.ts';
 import { startMetricsListener } from '../metrics/listener.ts';
@@ -24,6 +25,8 @@ import { type ClusterMetrics, createClusterMetrics } from './metrics.ts';
 
 /** Beyond SHUTDOWN_TIMEOUT_MS (each worker's own bound), how long before workers are killed. */
 export const SHUTDOWN_BACKSTOP_MS = 6000;
+/** The longest the drain waits for every worker to close its listener (at most half of SHUTDOWN_TIMEOUT_MS). */
+export const STOP_ACCEPTING_TIMEOUT_MS = 5000;
 
 interface Slot {
   readonly index: number;
@@ -111,11 +114,19 @@ export class Supervisor {
     }, this.#config.SHUTDOWN_TIMEOUT_MS + SHUTDOWN_BACKSTOP_MS);
 
     this.#log.info({ workers: live.length }, 'shutting down: closing the public port');
-    await Promise.race([
+    // A worker whose event loop is stuck cannot answer, and must not hold the others' drain.
+    const waitMs = Math.min(STOP_ACCEPTING_TIMEOUT_MS, this.#config.SHUTDOWN_TIMEOUT_MS / 2);
+    const outcome = await Promise.race([
       Promise.all(live.map((worker) => this.#ask(worker, MESSAGE.stopAccepting, MESSAGE.stoppedAccepting))),
       allExited,
+      sleep(waitMs, 'timeout' as const, { ref: false }),
     ]);
-    this.#log.info({ workers: live.length }, 'shutting down: port closed, draining every worker');
+    if (outcome === 'timeout')
+      this.#log.warn(
+        { waitMs },
+        'shutting down: a worker did not confirm it closed its listener in time; draining anyway (new connections may be reset)',
+      );
+    this.#log.info({ workers: live.length }, 'shutting down: draining every worker');
     for (const worker of live) {
       if (worker.isDead()) continue;
       worker.send({ type: MESSAGE.drain }, (err: Error | null) => {
