@@ -5,15 +5,16 @@
 //
 // Why the shutdown takes two steps. Under round-robin the listening socket lives in this
 // process, and node:cluster closes it only when the last worker has closed its listener; until
-// then it accepts connections and queues each one for a worker. A worker that closes its
-// listener refuses what is queued for it, and when the last one closes, node:cluster closes
-// every connection still queued (round_robin_handle.js, remove()): a client that had written its
-// request there sees ECONNRESET. If workers drained one by one, the first one's
-// `Connection: close` answers would send its clients to reconnect to a port that is still open
-// and about to drop them (issue 14: 9 to 22 requests lost per SIGTERM under 40 keep-alive
-// clients). So every worker first closes its listener while keeping its connections as they
-// are; once all have said so, the port is closed and a reconnecting client is refused, as with
-// one process; only then do the workers drain.
+// then it accepts connections and queues each one for a worker. A worker that has closed its
+// listener hands back what it is sent, and when the last one closes, node:cluster closes every
+// connection still queued (round_robin_handle.js, remove(); one handed back after that stays
+// open until this process exits): a client that had written its request there sees ECONNRESET.
+// If workers drained one by one, the first one's `Connection: close` answers would send its
+// clients to reconnect to a port that is still open and about to drop them (issue 14: requests
+// lost in 8 SIGTERMs of 10 under 40 keep-alive clients, up to 20 each). So every worker first
+// closes its listener while keeping its connections as they are; once all have said so, the
+// port is closed and a reconnecting client is refused, as with one process; only then do the
+// workers drain.
 import cluster, { type Worker } from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
