@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import autocannon from 'autocannon';
-import { RESTART_BACKOFF } from '../../src/cluster.ts';
+import { RESTART_BACKOFF } from '../../src/cluster/backoff.ts';
 import { loadConfig, workerCount } from '../../src/config.ts';
 import { DEMO_BUILD, logLines, type OriginProcess, ROOT, run, spawnOrigin } from '../helpers/origin.ts';
 import { assertServing } from '../helpers/raw-http.ts';
