@@ -115,7 +115,15 @@ export async function buildApp({
     zlibOptions: { flush: zlib.Z_SYNC_FLUSH },
   });
   await fastify.register(healthRoutes);
-  await fastify.register(staticFiles, { clientDir: build.clientDir, assetsPrefix: build.assetsPrefix });
+  await fastify.register(staticFiles, {
+    clientDir: build.clientDir,
+    assetsPrefix: build.assetsPrefix,
+    base: build.base,
+    trailingSlash: build.trailingSlash,
+    buildFormat: build.buildFormat,
+    cacheControl: config.STATIC_CACHE_CONTROL,
+    staticHeaders: build.staticHeaders,
+  });
   await fastify.register(astroRoutes, { build, policy });
   return fastify;
 }
