@@ -63,7 +63,10 @@ for (const variant of VARIANT_NAMES) {
       test(label, () => runCase(pair, c, asset));
     }
 
-    test('a session counts 1, 2, 3 for one cookie; a fresh request starts again (sessions.test)', async () => {
+    // With a prefixed default locale, /api/session-count is a 404 on both servers.
+    test('a session counts 1, 2, 3 for one cookie; a fresh request starts again (sessions.test)', {
+      skip: variant === 'i18n',
+    }, async () => {
       const base = variant.startsWith('base') ? '/app' : '';
       const slash = variant.includes('always') ? '/' : '';
       for (const target of [pair.ours, pair.theirs]) {
