@@ -36,7 +36,7 @@ const schema = {
     MAX_RSS_BYTES: { type: 'integer', default: 0, minimum: 0 },
     OVERLOAD_RETRY_AFTER_SECONDS: { type: 'integer', default: 10, minimum: 1, maximum: 3600 },
     WORKERS: { type: 'string', default: '1', pattern: '^(auto|[1-9][0-9]*)$' },
-    STATIC_CACHE_CONTROL: { type: 'string', default: 'public, max-age=60, must-revalidate', pattern: '^[\\x20-\\x7e]+$' },
+    STATIC_CACHE_CONTROL: { type: 'string', default: 'public, max-age=60, must-revalidate', minLength: 1 },
   },
 } as const;
 

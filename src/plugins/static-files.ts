@@ -114,7 +114,9 @@ export function createStaticResolver(files: Iterable<string>, options: Omit<Stat
     if (decoded.includes('\0')) return undefined;
     const rel = path.posix.normalize(`./${decoded}`);
     if (UP_PATH.test(rel)) return undefined;
-    if (!sendPath.startsWith('/.well-known/') && rel.split('/').some((part) => part.length > 1 && part[0] === '.')) {
+    // @astrojs/node tests the URL before decoding, so "/.well-known/%2e%2e/.env" would pass
+    // there; here the decoded, normalised path decides.
+    if (!rel.startsWith('.well-known/') && rel.split('/').some((part) => part.length > 1 && part[0] === '.')) {
       return undefined;
     }
     if (decoded.endsWith('/')) {

@@ -92,17 +92,21 @@ function configSource(variant: VariantName, adapter: AdapterName): string {
   ].join('\n');
 }
 
-/** Files that go into a build; Astro's generated .astro/ and our generated configs do not. */
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile() && !/^\.(astro|configs)(\/|$)/.test(path.relative(dir, e.parentPath)))
+    .filter((e) => e.isFile())
     .map((e) => path.join(e.parentPath, e.name))
     .sort();
 }
 
 function buildKey(variant: VariantName, adapter: AdapterName, source: string): string {
   const hash = createHash('sha256').update(source);
-  const inputs = [...filesUnder(SITE), path.join(ROOT, 'node_modules/astro/package.json')];
+  // The site is its src/ and public/ (Astro and Vite write caches elsewhere under its root).
+  const inputs = [
+    ...filesUnder(path.join(SITE, 'src')),
+    ...filesUnder(path.join(SITE, 'public')),
+    path.join(ROOT, 'node_modules/astro/package.json'),
+  ];
   if (adapter === 'ours') inputs.push(...filesUnder(path.join(ROOT, 'lib/src/adapter')));
   else inputs.push(path.join(ROOT, 'node_modules/@astrojs/node/package.json'));
   for (const file of inputs) hash.update(file).update(readFileSync(file));
@@ -120,7 +124,15 @@ async function buildOne(variant: VariantName, adapter: AdapterName): Promise<'bu
   writeFileSync(configFile, source);
   const child = spawn(
     process.execPath,
-    [path.join(ROOT, 'node_modules/astro/bin/astro.mjs'), 'build', '--root', SITE, '--config', path.relative(SITE, configFile), '--silent'],
+    [
+      path.join(ROOT, 'node_modules/astro/bin/astro.mjs'),
+      'build',
+      '--root',
+      SITE,
+      '--config',
+      path.relative(SITE, configFile),
+      '--silent',
+    ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ASTRO_TELEMETRY_DISABLED: '1' } },
   );
   let output = '';

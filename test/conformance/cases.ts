@@ -72,7 +72,11 @@ export const CASES: Case[] = [
     source: 'prerender.test',
     path: `${b}/two/?foo=bar`,
   })),
-  ...perVariant(ALL, (b) => ({ name: 'prerendered route with query', source: 'prerender.test', path: `${b}/two?foo=bar` })),
+  ...perVariant(ALL, (b) => ({
+    name: 'prerendered route with query',
+    source: 'prerender.test',
+    path: `${b}/two?foo=bar`,
+  })),
   ...perVariant(ALL, (b) => ({ name: 'prerendered page /about', source: 'prerender.test', path: `${b}/about` })),
   ...perVariant(ALL, (b) => ({ name: 'prerendered page /about/', source: 'prerender.test', path: `${b}/about/` })),
   ...perVariant(ALL, (b) => ({
@@ -80,16 +84,29 @@ export const CASES: Case[] = [
     source: 'build-format-file.test',
     path: `${b}/about/index.html`,
   })),
-  ...perVariant(ALL, (b) => ({ name: 'prerendered page as .html', source: 'build-format-file.test', path: `${b}/two.html` })),
+  ...perVariant(ALL, (b) => ({
+    name: 'prerendered page as .html',
+    source: 'build-format-file.test',
+    path: `${b}/two.html`,
+  })),
   ...perVariant(ALL, (b) => ({ name: 'prerendered dynamic route', source: 'prerender.test', path: `${b}/dogs/rover` })),
-  ...perVariant(ALL, (b) => ({ name: 'prerendered dynamic route /blog/first', source: 'prerender.test', path: `${b}/blog/first` })),
+  ...perVariant(ALL, (b) => ({
+    name: 'prerendered dynamic route /blog/first',
+    source: 'prerender.test',
+    path: `${b}/blog/first`,
+  })),
   ...perVariant(ALL, (b, v) => ({
     name: 'unknown param of a prerendered dynamic route: the site’s 404 page',
     source: 'prerender.test',
     path: `${b}/dogs/unknown${slash(v)}`,
     expect: notFoundPage,
   })),
-  ...perVariant(ALL, (b) => ({ name: 'HEAD of a prerendered page', source: 'prerender.test', method: 'HEAD', path: `${b}/about` })),
+  ...perVariant(ALL, (b) => ({
+    name: 'HEAD of a prerendered page',
+    source: 'prerender.test',
+    method: 'HEAD',
+    path: `${b}/about`,
+  })),
 
   // trailing-slash.test.ts
   ...perVariant(ALWAYS, (b) => ({
@@ -139,28 +156,66 @@ export const CASES: Case[] = [
     },
   })),
   ...perVariant(ALL, (b) => ({ name: 'the base itself', source: 'trailing-slash.test', path: b || '/' })),
-  ...perVariant(['base-never', 'base-always'], (b) => ({ name: 'the base with a slash', source: 'trailing-slash.test', path: `${b}/` })),
+  ...perVariant(['base-never', 'base-always'], (b) => ({
+    name: 'the base with a slash',
+    source: 'trailing-slash.test',
+    path: `${b}/`,
+  })),
   ...perVariant(['base-never', 'base-always'], (b) => ({
     name: 'HEAD of the base with a slash',
     source: 'trailing-slash.test',
     method: 'HEAD',
     path: `${b}/`,
   })),
-  ...perVariant(['base-never', 'base-always'], () => ({ name: 'root outside the base', source: 'trailing-slash.test', path: '/' })),
+  ...perVariant(['base-never', 'base-always'], () => ({
+    name: 'root outside the base',
+    source: 'trailing-slash.test',
+    path: '/',
+  })),
   ...perVariant(ALL, (b) => ({
     name: 'internal path glued to the URL is not served',
     source: 'trailing-slash.test',
     path: `${b}//astro.build/press`,
   })),
-  ...perVariant(ALL, (b) => ({ name: 'double slash inside the path', source: 'trailing-slash.test', path: `${b}/foo//astro.build/press` })),
+  ...perVariant(ALL, (b) => ({
+    name: 'double slash inside the path',
+    source: 'trailing-slash.test',
+    path: `${b}/foo//astro.build/press`,
+  })),
 
   // public/ files
-  ...perVariant(ALL, (b) => ({ name: 'public file', source: 'prerender.test', path: `${b}/static.txt`, expect: status(200) })),
-  ...perVariant(ALL, (b) => ({ name: 'HEAD of a public file', source: 'prerender.test', method: 'HEAD', path: `${b}/static.txt` })),
-  ...perVariant(['base-never', 'base-always'], () => ({ name: 'public file outside the base', source: 'prerender.test', path: '/static.txt' })),
-  ...perVariant(ALL, (b) => ({ name: 'directory with a public index.html', source: 'build-format-file.test', path: `${b}/dir` })),
-  ...perVariant(ALL, (b) => ({ name: 'directory with a public index.html, slash', source: 'build-format-file.test', path: `${b}/dir/` })),
-  ...perVariant(ALL, (b) => ({ name: 'encoded public file name', source: 'encoded.test', path: `${b}/space%20name.txt` })),
+  ...perVariant(ALL, (b) => ({
+    name: 'public file',
+    source: 'prerender.test',
+    path: `${b}/static.txt`,
+    expect: status(200),
+  })),
+  ...perVariant(ALL, (b) => ({
+    name: 'HEAD of a public file',
+    source: 'prerender.test',
+    method: 'HEAD',
+    path: `${b}/static.txt`,
+  })),
+  ...perVariant(['base-never', 'base-always'], () => ({
+    name: 'public file outside the base',
+    source: 'prerender.test',
+    path: '/static.txt',
+  })),
+  ...perVariant(ALL, (b) => ({
+    name: 'directory with a public index.html',
+    source: 'build-format-file.test',
+    path: `${b}/dir`,
+  })),
+  ...perVariant(ALL, (b) => ({
+    name: 'directory with a public index.html, slash',
+    source: 'build-format-file.test',
+    path: `${b}/dir/`,
+  })),
+  ...perVariant(ALL, (b) => ({
+    name: 'encoded public file name',
+    source: 'encoded.test',
+    path: `${b}/space%20name.txt`,
+  })),
 
   // well-known-locations.test.ts
   ...perVariant(ALL, (b) => ({
@@ -168,7 +223,11 @@ export const CASES: Case[] = [
     source: 'well-known-locations.test',
     path: `${b}/.well-known/apple-app-site-association`,
   })),
-  ...perVariant(ALL, (b) => ({ name: 'dot folder outside /.well-known/', source: 'well-known-locations.test', path: `${b}/.hidden/file.json` })),
+  ...perVariant(ALL, (b) => ({
+    name: 'dot folder outside /.well-known/',
+    source: 'well-known-locations.test',
+    path: `${b}/.hidden/file.json`,
+  })),
   ...perVariant(ALL, (b) => ({ name: 'dotfile', source: 'well-known-locations.test', path: `${b}/.hidden-file` })),
   ...perVariant(NO_BASE, () => ({
     name: 'dotfile through /.well-known/../',
@@ -185,7 +244,12 @@ export const CASES: Case[] = [
 
   // redirects.test.ts
   ...perVariant(ALL, (b) => ({ name: 'config redirect', source: 'redirects.test', path: `${b}/old` })),
-  ...perVariant(ALL, (b) => ({ name: 'config redirect, HEAD', source: 'redirects.test', method: 'HEAD', path: `${b}/old` })),
+  ...perVariant(ALL, (b) => ({
+    name: 'config redirect, HEAD',
+    source: 'redirects.test',
+    method: 'HEAD',
+    path: `${b}/old`,
+  })),
   ...perVariant(
     ALL.filter((v) => !ALWAYS.includes(v)),
     (b) => ({ name: 'config redirect, POST', source: 'redirects.test', method: 'POST', path: `${b}/old` }),
@@ -202,14 +266,38 @@ export const CASES: Case[] = [
       theirs: status(301),
     },
   })),
-  ...perVariant(ALL, (b) => ({ name: 'config redirect with status 301', source: 'redirects.test', path: `${b}/old-301` })),
-  ...perVariant(ALL, (b) => ({ name: 'config redirect with status 302', source: 'redirects.test', path: `${b}/old-302` })),
-  ...perVariant(ALL, (b) => ({ name: 'dynamic config redirect', source: 'redirects.test', path: `${b}/dynamic/first` })),
-  ...perVariant(ALL, (b) => ({ name: 'spread config redirect', source: 'redirects.test', path: `${b}/spread/some/nested/path` })),
+  ...perVariant(ALL, (b) => ({
+    name: 'config redirect with status 301',
+    source: 'redirects.test',
+    path: `${b}/old-301`,
+  })),
+  ...perVariant(ALL, (b) => ({
+    name: 'config redirect with status 302',
+    source: 'redirects.test',
+    path: `${b}/old-302`,
+  })),
+  ...perVariant(ALL, (b) => ({
+    name: 'dynamic config redirect',
+    source: 'redirects.test',
+    path: `${b}/dynamic/first`,
+  })),
+  ...perVariant(ALL, (b) => ({
+    name: 'spread config redirect',
+    source: 'redirects.test',
+    path: `${b}/spread/some/nested/path`,
+  })),
   ...perVariant(ALL, (b) => ({ name: 'external config redirect', source: 'redirects.test', path: `${b}/external` })),
 
   // bad-urls.test.ts
-  ...['/\\xfs.bxss.me%3Fastrojs.com/hello-world', '/asdasdasd@ax_zX=.zxczas🐥%/úadasd000%/', '/%', '/%80', '/%c', '/%c0%80', '/%20foobar%'].map(
+  ...[
+    '/\\xfs.bxss.me%3Fastrojs.com/hello-world',
+    '/asdasdasd@ax_zX=.zxczas🐥%/úadasd000%/',
+    '/%',
+    '/%80',
+    '/%c',
+    '/%c0%80',
+    '/%20foobar%',
+  ].map(
     (path): Case => ({
       name: `bad URL ${path}`,
       source: 'bad-urls.test',
@@ -220,12 +308,22 @@ export const CASES: Case[] = [
     }),
   ),
   ...['/#', '/#foo', '/#/path'].map(
-    (path): Case => ({ name: `hash fragment ${path}`, source: 'bad-urls.test', variants: ['default'], path, expect: status(200) }),
+    (path): Case => ({
+      name: `hash fragment ${path}`,
+      source: 'bad-urls.test',
+      variants: ['default'],
+      path,
+      expect: status(200),
+    }),
   ),
 
   // encoded.test.ts
   ...perVariant(ALL, (b) => ({ name: 'encoded SSR page', source: 'encoded.test', path: `${b}/%E4%BB%80%E4%B9%88` })),
-  ...perVariant(ALL, (b) => ({ name: 'encoded prerendered page', source: 'encoded.test', path: `${b}/zh/%E4%BB%80%E4%B9%88/` })),
+  ...perVariant(ALL, (b) => ({
+    name: 'encoded prerendered page',
+    source: 'encoded.test',
+    path: `${b}/zh/%E4%BB%80%E4%B9%88/`,
+  })),
   ...perVariant(['file', 'preserve'], (b) => ({
     name: 'encoded prerendered page without its slash (zh/什么.html)',
     source: 'encoded.test',
@@ -284,15 +382,17 @@ export const CASES: Case[] = [
   })),
 
   // url.test.ts (url-protocol)
-  ...[
-    {},
-    { 'x-forwarded-proto': 'https' },
-    { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'cdn.example.com' },
-    { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'abc.xyz', 'x-forwarded-port': '444' },
-    { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'malicious.example.com' },
-    { 'x-forwarded-proto': 'https', 'x-forwarded-host': '' },
-    { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'example.com/admin' },
-  ].flatMap((headers) =>
+  ...(
+    [
+      {},
+      { 'x-forwarded-proto': 'https' },
+      { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'cdn.example.com' },
+      { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'abc.xyz', 'x-forwarded-port': '444' },
+      { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'malicious.example.com' },
+      { 'x-forwarded-proto': 'https', 'x-forwarded-host': '' },
+      { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'example.com/admin' },
+    ] as Array<Record<string, string>>
+  ).flatMap((headers) =>
     perVariant(['default', 'always'], (b, v) => ({
       name: `Astro.url with ${JSON.stringify(headers)}`,
       source: 'url.test',
@@ -300,6 +400,19 @@ export const CASES: Case[] = [
       headers,
     })),
   ),
+
+  ...perVariant(['default', 'always'], (b, v) => ({
+    name: 'Astro.url with a Host that security.allowedDomains does not list',
+    source: 'url.test',
+    path: `${b}/api/whoami${v === 'always' ? '/' : ''}`,
+    headers: { host: 'forged.example' },
+    compare: ['status', 'content-type'],
+    differs: {
+      why: 'Astro’s createRequest trusts Host only for allowed domains (host-header poisoning); @astrojs/node takes it as sent',
+      ours: (a) => assert.equal(JSON.parse(a.text).url, `http://localhost${b}/api/whoami${slash(v)}`),
+      theirs: (a) => assert.equal(JSON.parse(a.text).url, `http://forged.example${b}/api/whoami${slash(v)}`),
+    },
+  })),
 
   // api-route.test.ts
   ...perVariant(IGNORE, (b) => ({
@@ -327,8 +440,16 @@ export const CASES: Case[] = [
     expect: (a) => assert.equal(a.text, 'chunk 1\nchunk 2\nchunk 3\n'),
   })),
   ...perVariant(IGNORE, (b) => ({ name: 'endpoint redirect', source: 'api-route.test', path: `${b}/api/redirect` })),
-  ...perVariant(IGNORE, (b) => ({ name: 'Astro.redirect with 303', source: 'api-route.test', path: `${b}/astro-redirect` })),
-  ...perVariant(IGNORE, (b) => ({ name: 'Response.redirect', source: 'api-route.test', path: `${b}/api/response-redirect` })),
+  ...perVariant(IGNORE, (b) => ({
+    name: 'Astro.redirect with 303',
+    source: 'api-route.test',
+    path: `${b}/astro-redirect`,
+  })),
+  ...perVariant(IGNORE, (b) => ({
+    name: 'Response.redirect',
+    source: 'api-route.test',
+    path: `${b}/api/response-redirect`,
+  })),
 
   // locals.test.ts
   ...perVariant(['default', 'file', 'preserve'], (b) => ({
