@@ -242,6 +242,34 @@ export const CASES: Case[] = [
     expect: (a) => assert.notEqual(a.status, 200),
   })),
 
+  ...['/.well-known/%2e%2e/.hidden-file', '/.well-known/..%2f.hidden/file.json'].map(
+    (path): Case => ({
+      name: 'dotfile through an encoded /.well-known/../',
+      source: 'well-known-locations.test',
+      variants: ['default'],
+      path,
+      compare: [],
+      differs: {
+        why: '@astrojs/node allows dotfiles when the undecoded URL starts with /.well-known/, then send decodes %2e%2e and %2f: the dotfile is served. We decide on the decoded path',
+        ours: notFoundPage,
+        theirs: status(200),
+      },
+    }),
+  ),
+  {
+    name: 'POST to a public file',
+    source: 'api-route.test',
+    variants: ['default'],
+    method: 'POST',
+    path: '/static.txt',
+    compare: [],
+    differs: {
+      why: 'static files answer GET and HEAD; other methods go to Astro, which has no route there',
+      ours: notFoundPage,
+      theirs: (a) => assert.equal(a.text, 'static file\n'),
+    },
+  },
+
   // redirects.test.ts
   ...perVariant(ALL, (b) => ({ name: 'config redirect', source: 'redirects.test', path: `${b}/old` })),
   ...perVariant(ALL, (b) => ({

@@ -23,8 +23,8 @@ test('one session, counted by both workers, loses no step', async () => {
   const pids = new Set<number>([JSON.parse(first.text).pid]);
   let expected = 1;
   assert.equal(JSON.parse(first.text).count, expected);
-  // Round-robin alternates workers; 20 requests bound the test if it does not.
-  for (let i = 0; i < 20 && (pids.size < 2 || expected < 6); i++) {
+  // Round-robin spreads new connections over the workers; 40 requests bound the test if it does not.
+  for (let i = 0; i < 40 && (pids.size < 2 || expected < 6); i++) {
     const res = await send(origin.url, { path: '/api/session-count', headers: { cookie } });
     const body = JSON.parse(res.text) as { count: number; pid: number };
     expected++;
