@@ -101,7 +101,7 @@ function filesUnder(dir: string): string[] {
     .sort();
 }
 
-function buildKey(variant: VariantName, adapter: AdapterName, source: string): string {
+function buildKey(adapter: AdapterName, source: string): string {
   const hash = createHash('sha256').update(source);
   // The site is its src/ and public/ (Astro and Vite write caches elsewhere under its root).
   const inputs = [
@@ -117,7 +117,7 @@ function buildKey(variant: VariantName, adapter: AdapterName, source: string): s
 
 async function buildOne(variant: VariantName, adapter: AdapterName): Promise<'built' | 'cached'> {
   const source = configSource(variant, adapter);
-  const key = buildKey(variant, adapter, source);
+  const key = buildKey(adapter, source);
   const out = buildDir(variant, adapter);
   const keyFile = path.join(out, KEY_FILE);
   if (existsSync(keyFile) && readFileSync(keyFile, 'utf8') === key) return 'cached';
