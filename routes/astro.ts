@@ -10,22 +10,19 @@ import {
 } from '../src/astro/bridge.ts';
 import { createErrorPageFetch } from '../src/astro/error-pages.ts';
 import type { LoadedBuild } from '../src/astro/load-build.ts';
-import type { PoolPolicy } from '../src/astro/pool-policy.ts';
-import { requestContext } from '../src/plugins/faults.ts';
 import { ALLOWED_METHODS } from '../src/plugins/hardening.ts';
+import { runInRequest } from '../src/request-context.ts';
+import { ROUTE_LABELS, setRouteLabel } from '../src/route-label.ts';
 
 export interface AstroRoutesOptions {
   build: LoadedBuild;
-  policy: PoolPolicy;
 }
-
-/** Route label for requests no Astro route matched (Astro renders its 404 page). */
-export const UNMATCHED_ROUTE = '(unmatched)';
 
 const METHODS = [...ALLOWED_METHODS];
 
-const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { build, policy }) => {
+const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { build }) => {
   const { app } = build;
+  const policy = fastify.poolPolicy;
   const queueEnabled = queuedRenderingEnabled(app);
   const allowedDomains = app.getAllowedDomains?.() ?? [];
   const prerenderedErrorPageFetch = await createErrorPageFetch(build.clientDir);
@@ -47,8 +44,8 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
       // Astro answers it with the 404 page.
       const matched = app.match(webRequest, true);
       const routeData = matched?.type === 'page' && matched.prerender ? undefined : matched;
-      const route = routeData?.route ?? UNMATCHED_ROUTE;
-      request.astroRoute = route;
+      const route = routeData?.route ?? ROUTE_LABELS.unmatched;
+      setRouteLabel(request, route);
       const renderer = routeData ? rendererOf(routeData, queueEnabled) : 'recursive';
       const started = performance.now();
       const locals = { requestId: request.id, ...request.astroLocals };
@@ -62,8 +59,8 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
             prerenderedErrorPageFetch,
           }),
         );
-      // The request id follows the render's promises only where that is cheap (faults.ts).
-      const response = await (requestContext ? requestContext.run(request.id, render) : render());
+      // The request id follows the render's promises only where that is cheap (request-context.ts).
+      const response = await runInRequest(request.id, render);
       const published = renderChannel.hasSubscribers
         ? () =>
             renderChannel.publish({

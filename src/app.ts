@@ -1,16 +1,17 @@
+// The app factory: Fastify with the production plugins and the origin plugin, composed here
+// and nowhere else. It never listens (src/standalone.ts does; tests use inject() or port 0).
 import type { ServerOptions } from 'node:http';
 import { constants as zlib } from 'node:zlib';
 import fastifyCompress from '@fastify/compress';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import astroRoutes, { UNMATCHED_ROUTE } from '../routes/astro.ts';
 import healthRoutes from '../routes/health.ts';
 import type { LoadedBuild } from './astro/load-build.ts';
-import { applyPoolPolicy, type PoolPolicy } from './astro/pool-policy.ts';
 import type { Config } from './config.ts';
-import { logAstroFaults } from './plugins/faults.ts';
-import { clientErrorHandler, createFrameworkErrors, registerHardening } from './plugins/hardening.ts';
-import { registerOverload } from './plugins/overload.ts';
-import staticFiles from './plugins/static-files.ts';
+import { type OriginMetricsOptions, originMetrics } from './metrics/index.ts';
+import { astroOrigin } from './plugin.ts';
+import { clientErrorHandler, createFrameworkErrors, hardening } from './plugins/hardening.ts';
+import { lifecycle } from './plugins/lifecycle.ts';
+import { overload } from './plugins/overload.ts';
 import { OneLinePerRequest } from './request-log.ts';
 
 export interface AppOptions {
@@ -18,8 +19,8 @@ export interface AppOptions {
   build: LoadedBuild;
   /** Fastify logger options; defaults to pino at config.LOG_LEVEL. */
   logger?: FastifyServerOptions['logger'];
-  /** Registered before the routes, e.g. the HTTP metrics hooks. */
-  plugins?: Array<(fastify: FastifyInstance, policy: PoolPolicy) => Promise<void>>;
+  /** Metrics on this registry (off when undefined). */
+  metrics?: OriginMetricsOptions;
   /** Prefix of generated request ids ("req-" by default); cluster workers use "w<slot>-" so ids stay unique. */
   requestIdPrefix?: string;
 }
@@ -69,39 +70,29 @@ export function serverOptions(
   };
 }
 
-/**
- * The app factory: registers plugins and routes and never listens (src/server.ts does, tests
- * use inject() or listen on port 0). Applies the node-pool policy to the build's App.
- */
+/** The production origin: hardening, load shedding, metrics, compression, health, then the origin plugin. */
 export async function buildApp({
   config,
   build,
   logger,
-  plugins = [],
+  metrics,
   requestIdPrefix,
 }: AppOptions): Promise<FastifyInstance> {
   const fastify = Fastify({ ...serverOptions(config, requestIdPrefix), logger: logger ?? { level: config.LOG_LEVEL } });
-  const policy = applyPoolPolicy(build.app, config.POOL_POLICY, config.POOL_SIZE);
-  logAstroFaults(build.app, fastify.log);
-
-  const lifecycle = { ready: false, draining: false };
-  fastify.decorate('lifecycle', lifecycle);
-  fastify.decorate('poolPolicy', policy);
-  fastify.decorateRequest('astroRoute', undefined);
-  fastify.decorateRequest('astroLocals', undefined);
-  fastify.decorateRequest('renderFailed', false);
-  fastify.decorateRequest('routeLabel', function routeLabel(this: import('fastify').FastifyRequest) {
-    return this.routeOptions.config.routeLabel ?? this.astroRoute ?? this.routeOptions.url ?? UNMATCHED_ROUTE;
+  await fastify.register(lifecycle);
+  // Metrics first: their hooks must see every route, the origin's included.
+  if (metrics) await fastify.register(originMetrics, metrics);
+  await fastify.register(hardening, {
+    maxUrlBytes: config.MAX_URL_BYTES,
+    maxHeadersCount: config.MAX_HEADERS_COUNT,
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
   });
-
-  for (const plugin of plugins) await plugin(fastify, policy);
-  registerHardening(fastify, config);
-  await registerOverload(fastify, config);
-  // While draining, every response closes its connection: the client reconnects, and the
-  // listener is closed by then, so it reaches another instance (see RunningOrigin.close()).
-  fastify.addHook('onSend', (_request, reply, payload, done) => {
-    if (lifecycle.draining) reply.header('connection', 'close');
-    done(null, payload);
+  await fastify.register(overload, {
+    maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
+    maxEventLoopUtilization: config.MAX_EVENT_LOOP_UTILIZATION,
+    maxHeapUsedBytes: config.MAX_HEAP_USED_BYTES,
+    maxRssBytes: config.MAX_RSS_BYTES,
+    retryAfterSeconds: config.OVERLOAD_RETRY_AFTER_SECONDS,
   });
   await fastify.register(fastifyCompress, {
     global: true,
@@ -115,15 +106,18 @@ export async function buildApp({
     zlibOptions: { flush: zlib.Z_SYNC_FLUSH },
   });
   await fastify.register(healthRoutes);
-  await fastify.register(staticFiles, {
-    clientDir: build.clientDir,
-    assetsPrefix: build.assetsPrefix,
-    base: build.base,
-    trailingSlash: build.trailingSlash,
-    buildFormat: build.buildFormat,
-    cacheControl: config.STATIC_CACHE_CONTROL,
-    staticHeaders: build.staticHeaders,
+  await fastify.register(astroOrigin, {
+    build,
+    poolPolicy: config.POOL_POLICY,
+    poolSize: config.POOL_SIZE,
+    staticCacheControl: config.STATIC_CACHE_CONTROL,
   });
-  await fastify.register(astroRoutes, { build, policy });
   return fastify;
 }
+
+// The production plugins, for apps that compose their own server around the origin plugin.
+export { createRegistry, originMetrics, startMetricsListener } from './metrics/index.ts';
+export { astroOrigin } from './plugin.ts';
+export { hardening } from './plugins/hardening.ts';
+export { lifecycle } from './plugins/lifecycle.ts';
+export { overload } from './plugins/overload.ts';

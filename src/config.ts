@@ -1,76 +1,66 @@
+// Every environment variable the origin reads, in one schema: the Config type is derived from
+// it, env-schema validates against it, and test/config.test.ts checks that README's
+// Configuration table and .env.example name exactly these variables.
 import { envSchema } from 'env-schema';
+import { type Static, Type } from 'typebox';
+import { availableCpus, CGROUP_ROOT } from './cpu-quota.ts';
+import { ConfigError } from './errors.ts';
 
 export const POOL_POLICIES = ['off', 'per-request', 'shared'] as const;
 export type PoolPolicyName = (typeof POOL_POLICIES)[number];
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-/** Every environment variable the origin reads. README "Configuration" mirrors this table. */
-const schema = {
-  type: 'object',
-  properties: {
-    HOST: { type: 'string', default: '127.0.0.1', minLength: 1 },
-    PORT: { type: 'integer', default: 4321, minimum: 0, maximum: 65535 },
-    BUILD_DIR: { type: 'string', default: 'dist', minLength: 1 },
-    LOG_LEVEL: {
-      type: 'string',
-      default: 'info',
-      enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
-    },
-    POOL_POLICY: { type: 'string', default: 'off', enum: POOL_POLICIES },
-    POOL_SIZE: { type: 'integer', default: 1000, minimum: 1, maximum: 1_000_000 },
-    METRICS_ENABLED: { type: 'boolean', default: true },
-    METRICS_HOST: { type: 'string', default: '127.0.0.1', minLength: 1 },
-    METRICS_PORT: { type: 'integer', default: 9464, minimum: 0, maximum: 65535 },
-    BODY_LIMIT_BYTES: { type: 'integer', default: 1_048_576, minimum: 0 },
-    COMPRESS_THRESHOLD_BYTES: { type: 'integer', default: 1024, minimum: 0 },
-    KEEP_ALIVE_TIMEOUT_MS: { type: 'integer', default: 65_000, minimum: 1 },
-    HEADERS_TIMEOUT_MS: { type: 'integer', default: 15_000, minimum: 1 },
-    REQUEST_TIMEOUT_MS: { type: 'integer', default: 30_000, minimum: 1 },
-    MAX_CONNECTIONS: { type: 'integer', default: 0, minimum: 0 },
-    MAX_HEADER_BYTES: { type: 'integer', default: 16_384, minimum: 1024 },
-    MAX_URL_BYTES: { type: 'integer', default: 8192, minimum: 256 },
-    MAX_HEADERS_COUNT: { type: 'integer', default: 100, minimum: 8, maximum: 2000 },
-    SHUTDOWN_TIMEOUT_MS: { type: 'integer', default: 10_000, minimum: 1 },
-    MAX_EVENT_LOOP_DELAY_MS: { type: 'integer', default: 1000, minimum: 0 },
-    MAX_EVENT_LOOP_UTILIZATION: { type: 'number', default: 0, minimum: 0, maximum: 1 },
-    MAX_HEAP_USED_BYTES: { type: 'integer', default: 0, minimum: 0 },
-    MAX_RSS_BYTES: { type: 'integer', default: 0, minimum: 0 },
-    OVERLOAD_RETRY_AFTER_SECONDS: { type: 'integer', default: 10, minimum: 1, maximum: 3600 },
-    WORKERS: { type: 'string', default: '1', pattern: '^(auto|[1-9][0-9]*)$' },
-    STATIC_CACHE_CONTROL: { type: 'string', default: 'public, max-age=60, must-revalidate', minLength: 1 },
-  },
-} as const;
+const int = (defaultValue: number, range: { minimum?: number; maximum?: number } = {}) =>
+  Type.Integer({ default: defaultValue, ...range });
+const text = (defaultValue: string) => Type.String({ default: defaultValue, minLength: 1 });
+const oneOf = <T extends readonly string[]>(values: T, defaultValue: T[number]) =>
+  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], default: defaultValue });
 
-export interface Config {
-  HOST: string;
-  PORT: number;
-  BUILD_DIR: string;
-  LOG_LEVEL: string;
-  POOL_POLICY: PoolPolicyName;
-  POOL_SIZE: number;
-  METRICS_ENABLED: boolean;
-  METRICS_HOST: string;
-  METRICS_PORT: number;
-  BODY_LIMIT_BYTES: number;
-  COMPRESS_THRESHOLD_BYTES: number;
-  KEEP_ALIVE_TIMEOUT_MS: number;
-  HEADERS_TIMEOUT_MS: number;
-  REQUEST_TIMEOUT_MS: number;
-  MAX_CONNECTIONS: number;
-  MAX_HEADER_BYTES: number;
-  MAX_URL_BYTES: number;
-  MAX_HEADERS_COUNT: number;
-  SHUTDOWN_TIMEOUT_MS: number;
-  MAX_EVENT_LOOP_DELAY_MS: number;
-  MAX_EVENT_LOOP_UTILIZATION: number;
-  MAX_HEAP_USED_BYTES: number;
-  MAX_RSS_BYTES: number;
-  OVERLOAD_RETRY_AFTER_SECONDS: number;
-  WORKERS: string;
-  STATIC_CACHE_CONTROL: string;
+export const configSchema = Type.Object({
+  HOST: text('127.0.0.1'),
+  PORT: int(4321, { minimum: 0, maximum: 65535 }),
+  BUILD_DIR: text('dist'),
+  LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
+  POOL_POLICY: oneOf(POOL_POLICIES, 'off'),
+  POOL_SIZE: int(1000, { minimum: 1, maximum: 1_000_000 }),
+  METRICS_ENABLED: Type.Boolean({ default: true }),
+  METRICS_HOST: text('127.0.0.1'),
+  METRICS_PORT: int(9464, { minimum: 0, maximum: 65535 }),
+  BODY_LIMIT_BYTES: int(1_048_576, { minimum: 0 }),
+  COMPRESS_THRESHOLD_BYTES: int(1024, { minimum: 0 }),
+  KEEP_ALIVE_TIMEOUT_MS: int(65_000, { minimum: 1 }),
+  HEADERS_TIMEOUT_MS: int(15_000, { minimum: 1 }),
+  REQUEST_TIMEOUT_MS: int(30_000, { minimum: 1 }),
+  MAX_CONNECTIONS: int(0, { minimum: 0 }),
+  MAX_HEADER_BYTES: int(16_384, { minimum: 1024 }),
+  MAX_URL_BYTES: int(8192, { minimum: 256 }),
+  MAX_HEADERS_COUNT: int(100, { minimum: 8, maximum: 2000 }),
+  SHUTDOWN_TIMEOUT_MS: int(10_000, { minimum: 1 }),
+  MAX_EVENT_LOOP_DELAY_MS: int(1000, { minimum: 0 }),
+  MAX_EVENT_LOOP_UTILIZATION: Type.Number({ default: 0, minimum: 0, maximum: 1 }),
+  MAX_HEAP_USED_BYTES: int(0, { minimum: 0 }),
+  MAX_RSS_BYTES: int(0, { minimum: 0 }),
+  OVERLOAD_RETRY_AFTER_SECONDS: int(10, { minimum: 1, maximum: 3600 }),
+  WORKERS: Type.String({ default: '1', pattern: '^(auto|[1-9][0-9]*)$' }),
+  STATIC_CACHE_CONTROL: Type.String({ default: 'public, max-age=60, must-revalidate', minLength: 1 }),
+});
+
+export type Config = Static<typeof configSchema>;
+
+/** One problem of env-schema's (Ajv's) structured errors, as a person would say it. */
+interface SchemaProblem {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params: Record<string, unknown>;
 }
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
+function describe(problem: SchemaProblem, env: Record<string, string | undefined>): string {
+  const name = problem.instancePath.replace(/^\//, '');
+  let what = problem.message ?? 'is not valid';
+  if (problem.keyword === 'enum') what = `must be one of ${(problem.params.allowedValues as string[]).join(', ')}`;
+  const given = env[name];
+  return `${name} ${what}${given === undefined ? '' : ` (got ${JSON.stringify(given)})`}`;
 }
 
 /**
@@ -81,32 +71,29 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   let config: Config;
   try {
     // env: false: only `env` counts, so a test's configuration is not mixed with the shell's.
-    config = envSchema<Config>({ schema, data: env, env: false, dotenv: false });
+    config = envSchema<Config>({ schema: configSchema, data: env, env: false, dotenv: false });
   } catch (err) {
-    const detail = (err as Error).message
-      .replace(/^env\//, '')
-      .split(', env/')
-      .map((problem) => {
-        const name = problem.split(' ')[0] ?? '';
-        return env[name] === undefined ? problem : `${problem} (got ${JSON.stringify(env[name])})`;
-      })
-      .join('; ');
-    throw new ConfigError(`Invalid configuration: ${detail}. See the Configuration table in README.md.`);
+    const problems = (err as { errors?: SchemaProblem[] }).errors ?? [];
+    if (problems.length === 0) throw err;
+    throw new ConfigError(problems.map((p) => describe(p, env)).join('; '));
   }
   if (config.HEADERS_TIMEOUT_MS > config.REQUEST_TIMEOUT_MS) {
     throw new ConfigError(
-      `Invalid configuration: HEADERS_TIMEOUT_MS (${config.HEADERS_TIMEOUT_MS}) must not exceed REQUEST_TIMEOUT_MS (${config.REQUEST_TIMEOUT_MS}); Node refuses that combination.`,
+      `HEADERS_TIMEOUT_MS (${config.HEADERS_TIMEOUT_MS}) must not exceed REQUEST_TIMEOUT_MS (${config.REQUEST_TIMEOUT_MS}); Node refuses that combination`,
     );
   }
   if (config.MAX_URL_BYTES > config.MAX_HEADER_BYTES) {
     throw new ConfigError(
-      `Invalid configuration: MAX_URL_BYTES (${config.MAX_URL_BYTES}) must not exceed MAX_HEADER_BYTES (${config.MAX_HEADER_BYTES}): the request line counts towards the head, so a longer URL would get 431 before the 414 check. Raise MAX_HEADER_BYTES or lower MAX_URL_BYTES.`,
+      `MAX_URL_BYTES (${config.MAX_URL_BYTES}) must not exceed MAX_HEADER_BYTES (${config.MAX_HEADER_BYTES}): the request line counts towards the head, so a longer URL would get 431 before the 414 check. Raise MAX_HEADER_BYTES or lower MAX_URL_BYTES`,
     );
   }
   return config;
 }
 
-/** Number of worker processes WORKERS asks for on this machine. */
-export function workerCount(config: Config, cores: number): number {
-  return config.WORKERS === 'auto' ? cores : Number(config.WORKERS);
+/**
+ * Number of worker processes WORKERS asks for here. `auto`: one per CPU the process may use —
+ * `cores` (os.availableParallelism()) capped by the container's CPU limit (src/cpu-quota.ts).
+ */
+export function workerCount(config: Config, cores: number, cgroupRoot: string = CGROUP_ROOT): number {
+  return config.WORKERS === 'auto' ? availableCpus(cgroupRoot, cores) : Number(config.WORKERS);
 }

@@ -1,4 +1,5 @@
 import { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import { routeLabel } from './route-label.ts';
 
 /**
  * One log line per request instead of Fastify's two ("incoming request" + "request
@@ -12,7 +13,7 @@ export class OneLinePerRequest extends LogController {
     const line = {
       method: request.method,
       url: request.url,
-      route: request.routeLabel(),
+      route: routeLabel(request),
       statusCode: reply.statusCode,
       durationMs: Math.round(reply.elapsedTime * 100) / 100,
     };

@@ -6,8 +6,9 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import closeWithGrace from 'close-with-grace';
 import { runPrimary, SHUTDOWN_MESSAGE, WORKER_READY_MESSAGE, WORKER_SLOT_ENV } from './cluster.ts';
-import { type Config, ConfigError, loadConfig, workerCount } from './config.ts';
-import { requestContext } from './plugins/faults.ts';
+import { type Config, loadConfig, workerCount } from './config.ts';
+import { isOperatorError } from './errors.ts';
+import { currentRequestId } from './request-context.ts';
 import { type RunningOrigin, startOrigin } from './standalone.ts';
 
 async function main(): Promise<void> {
@@ -53,7 +54,7 @@ function handleFaultsAndSignals(origin: RunningOrigin, config: Config): ReturnTy
   // as @astrojs/node does. The request id is there where AsyncLocalStorage is cheap (faults.ts).
   process.on('unhandledRejection', (reason) => {
     log.error(
-      { err: reason, reqId: requestContext?.getStore() },
+      { err: reason, reqId: currentRequestId() },
       'unhandled promise rejection: a promise was rejected and nothing handled it; the origin keeps serving. Await it or add .catch() where the stack points',
     );
   });
@@ -85,7 +86,6 @@ function handleFaultsAndSignals(origin: RunningOrigin, config: Config): ReturnTy
 
 main().catch((err: unknown) => {
   // Start-up errors are the operator's to fix: say what is wrong, no stack for the known ones.
-  const known = err instanceof ConfigError || (err instanceof Error && err.name === 'BuildLoadError');
-  console.error(known ? `astro-fastify-origin: ${(err as Error).message}` : err);
+  console.error(isOperatorError(err) ? `astro-fastify-origin: ${(err as Error).message}` : err);
   process.exit(1);
 });

@@ -5,7 +5,7 @@ import { buildApp } from './app.ts';
 import { loadBuild } from './astro/load-build.ts';
 import type { Config } from './config.ts';
 import { answerMetricsRequests } from './metrics/cluster.ts';
-import { createRegistry, instrument, startMetricsListener } from './metrics/index.ts';
+import { createRegistry, startMetricsListener } from './metrics/index.ts';
 
 export interface RunningOrigin {
   app: FastifyInstance;
@@ -49,7 +49,7 @@ export async function startOrigin(config: Config, { logger, workerSlot }: StartO
     config,
     build,
     logger,
-    plugins: registry ? [instrument(registry, { perProcess })] : [],
+    metrics: registry ? { registry, perProcess } : undefined,
     requestIdPrefix: workerSlot === undefined ? undefined : `w${workerSlot}-`,
   });
   if (config.MAX_CONNECTIONS > 0) {

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
-import { ConfigError, loadConfig } from '../src/config.ts';
-import { run, spawnOrigin } from './helpers/origin.ts';
+import { configSchema, loadConfig } from '../src/config.ts';
+import { ConfigError } from '../src/errors.ts';
+import { ROOT, run, spawnOrigin } from './helpers/origin.ts';
 
 test('defaults: loopback, port 4321, pool policy off, metrics on 9464', () => {
   const config = loadConfig({});
@@ -18,9 +21,10 @@ test('bad values are refused with a message naming each variable and value', () 
     () => loadConfig({ PORT: 'eighty', POOL_POLICY: 'sometimes', WORKERS: '0' }),
     (err: unknown) => {
       assert.ok(err instanceof ConfigError);
-      assert.match(err.message, /PORT must be integer \(got "eighty"\)/);
-      assert.match(err.message, /POOL_POLICY must be equal to one of the allowed values \(got "sometimes"\)/);
-      assert.match(err.message, /WORKERS .*\(got "0"\)/);
+      const { message } = err as Error;
+      assert.match(message, /PORT must be integer \(got "eighty"\)/);
+      assert.match(message, /POOL_POLICY must be one of off, per-request, shared \(got "sometimes"\)/);
+      assert.match(message, /WORKERS .*\(got "0"\)/);
       return true;
     },
   );
@@ -57,4 +61,26 @@ test('a build dir given as argument wins over BUILD_DIR', async () => {
   } finally {
     assert.equal(await origin.stop(), 0);
   }
+});
+
+/** The origin's variables a document names: README's Configuration table, .env.example's origin section. */
+function documented(): { readme: string[]; envExample: string[] } {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const table = readme.slice(
+    readme.indexOf('## Configuration'),
+    readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1),
+  );
+  const example = readFileSync(path.join(ROOT, '.env.example'), 'utf8');
+  const section = example.slice(example.indexOf('# The origin:'), example.indexOf('# (end of the origin'));
+  return {
+    readme: [...table.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]!).sort(),
+    envExample: [...section.matchAll(/^#? ?([A-Z][A-Z_]+)=/gm)].map((m) => m[1]!).sort(),
+  };
+}
+
+test("README's Configuration table and .env.example name exactly the schema's variables", () => {
+  const schema = Object.keys(configSchema.properties).sort();
+  const { readme, envExample } = documented();
+  assert.deepEqual(readme, schema, 'README.md Configuration table vs src/config.ts');
+  assert.deepEqual(envExample, schema, '.env.example origin section vs src/config.ts');
 });

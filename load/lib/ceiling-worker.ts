@@ -2,8 +2,7 @@
 // app.render() in a loop, `concurrency` renders in flight, no HTTP at all. Prints one JSON
 // line: renders per second for each measured round. Run by ceiling.ts, one process (as the
 // servers are one process).
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { loadBuild } from '../../src/astro/load-build.ts';
 import { applyPoolPolicy } from '../../src/astro/pool-policy.ts';
 import type { PoolPolicyName } from '../../src/config.ts';
 
@@ -18,9 +17,8 @@ interface Job {
 }
 
 const job = JSON.parse(process.argv[2]!) as Job;
-const { app } = (await import(pathToFileURL(path.resolve(job.buildDir, 'server', 'entry.mjs')).href)) as {
-  app: import('../../src/astro/astro-internals.ts').AstroApp;
-};
+// The same loader as the server: a build made with another adapter fails here the same way.
+const { app } = await loadBuild(job.buildDir);
 const policy = applyPoolPolicy(app, job.policy, 1000);
 
 async function renderOnce(url: string): Promise<void> {

@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync, readFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { ROOT, reportsDir } from './paths.ts';
@@ -29,8 +30,8 @@ export interface Server {
   logFile: string;
   /** The last `bytes` of the log. */
   log(bytes?: number): string;
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code (null when killed). */
-  stop(graceMs?: number): Promise<number | null>;
+  /** `signal` (SIGTERM), then SIGKILL after `graceMs`; resolves with the exit code (null when killed). */
+  stop(graceMs?: number, signal?: NodeJS.Signals): Promise<number | null>;
 }
 
 const running = new Set<Server>();
@@ -81,11 +82,11 @@ export async function spawnServer(o: SpawnOptions): Promise<Server> {
     child,
     logFile,
     log,
-    stop(graceMs = 15_000) {
+    stop(graceMs = 15_000, signal = 'SIGTERM') {
       exited ??= (async () => {
         if (child.exitCode === null && child.signalCode === null) {
           const done = once(child, 'exit');
-          child.kill('SIGTERM');
+          child.kill(signal);
           const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
           await done;
           clearTimeout(timer);
@@ -106,13 +107,7 @@ export async function spawnServer(o: SpawnOptions): Promise<Server> {
         `${o.name} exited (${child.exitCode ?? child.signalCode}) before it was ready; log ${logFile}:\n${log()}`,
       );
     }
-    const status = await fetch(url + o.readyPath, { signal: AbortSignal.timeout(2000) }).then(
-      async (r) => {
-        await r.arrayBuffer();
-        return r.status;
-      },
-      () => 0,
-    );
+    const status = await statusOf(url + o.readyPath);
     if (status && ready(status)) return server;
     if (Date.now() > deadline) {
       await server.stop(1000);
@@ -120,6 +115,21 @@ export async function spawnServer(o: SpawnOptions): Promise<Server> {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * GET on a connection of its own, closed after the answer: polling leaves no idle keep-alive
+ * connection behind (tests of MAX_CONNECTIONS and of shutdown count connections). 0 if none.
+ */
+export function statusOf(url: string, timeoutMs = 2000): Promise<number> {
+  return new Promise((resolve) => {
+    const request = httpGet(url, { agent: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    request.on('timeout', () => request.destroy());
+    request.on('error', () => resolve(0));
+  });
 }
 
 /** Our environment minus the scenarios' own LOAD_* options and npm's noise. */
@@ -135,11 +145,19 @@ export interface OriginOptions {
   name?: string;
   /** Build directory, relative to the root (default dist). */
   buildDir?: string;
+  /** The server script (default src/server.ts; the compiled package: lib/src/server.js). */
+  script?: string;
+  /** Arguments after the build directory. */
+  args?: string[];
+  /** Run with AsyncContextFrame, as `npm start` and the Docker image do (default true). */
+  asyncContextFrame?: boolean;
   /** Extra origin environment (POOL_POLICY, METRICS_ENABLED, WORKERS…). */
   env?: Record<string, string>;
   nodeArgs?: string[];
   /** Keep the origin's load shedding (503 past its overload limits); off by default here. */
   shedding?: boolean;
+  /** How long to wait for /readyz (default 30 s). */
+  timeoutMs?: number;
 }
 
 /**
@@ -160,20 +178,24 @@ export const NO_SHEDDING = {
 export async function spawnOrigin({
   name = 'origin',
   buildDir = 'dist',
+  script = 'src/server.ts',
+  args = [],
+  asyncContextFrame = true,
   env = {},
   nodeArgs = [],
   shedding = false,
+  timeoutMs,
 }: OriginOptions = {}): Promise<Server> {
   const port = await freePort();
   const metricsPort = await freePort();
   const metricsOn = env.METRICS_ENABLED === undefined || /^(true|1)$/i.test(env.METRICS_ENABLED);
   return spawnServer({
     name,
-    script: 'src/server.ts',
-    args: [buildDir],
+    script,
+    args: [buildDir, ...args],
     // As `npm start` and the Docker image run it: with AsyncContextFrame, AsyncLocalStorage
     // (the per-request pool policy, request ids on stray rejections) costs nothing measurable.
-    nodeArgs: ['--experimental-async-context-frame', ...nodeArgs],
+    nodeArgs: [...(asyncContextFrame ? ['--experimental-async-context-frame'] : []), ...nodeArgs],
     port,
     env: {
       LOG_LEVEL: 'warn',
@@ -186,6 +208,7 @@ export async function spawnOrigin({
     },
     readyPath: '/readyz',
     metricsUrl: metricsOn ? `http://${HOST}:${metricsPort}/metrics` : undefined,
+    timeoutMs,
   });
 }
 

@@ -1,6 +1,8 @@
-// The one module that touches Astro internals (App.pipeline, NodePool). Astro 6.4 does not
-// document them; test/astro/astro-internals.test.ts fails loudly when an upgrade moves them.
+// The one module that touches Astro internals (App.pipeline, NodePool, the App's logger, the
+// client-address symbol). Astro 6.4 does not document them; test/astro/astro-internals.test.ts
+// fails loudly when an upgrade moves them.
 import type { App } from 'astro/app';
+import { AstroInternalsError } from '../errors.ts';
 
 export interface NodePoolStats {
   acquireFromPool: number;
@@ -24,16 +26,10 @@ interface AstroPipeline {
 export type AstroApp = App;
 export type RouteData = NonNullable<ReturnType<App['match']>>;
 
-export class AstroInternalsError extends Error {
-  override name = 'AstroInternalsError';
-}
-
 function pipelineOf(app: AstroApp): AstroPipeline {
   const pipeline = (app as unknown as { pipeline?: Partial<AstroPipeline> }).pipeline;
   if (!pipeline || typeof pipeline.createNodePool !== 'function' || !('nodePool' in pipeline)) {
-    throw new AstroInternalsError(
-      'This Astro version has no App.pipeline.createNodePool/nodePool: astro-fastify-origin needs astro@~6.4 (the queue renderer with a node pool).',
-    );
+    throw new AstroInternalsError('App.pipeline.createNodePool/nodePool');
   }
   return pipeline as AstroPipeline;
 }
@@ -65,4 +61,28 @@ export function rendererOf(route: RouteData, queueEnabled: boolean): RendererKin
   if (route.type === 'endpoint') return 'endpoint';
   if (!queueEnabled || RECURSIVE_PAGE.test(route.component)) return 'recursive';
   return 'queue';
+}
+
+/** Astro's own symbol for the client address createRequest() derived (astro/dist/core/constants.js). */
+const clientAddressSymbol = Symbol.for('astro.clientAddress');
+
+/** The client address Astro's createRequest() stored on the Web Request (trusted proxies applied). */
+export function clientAddressOf(request: Request): string | undefined {
+  return Reflect.get(request, clientAddressSymbol) as string | undefined;
+}
+
+export type AstroLogEvent = {
+  label: string | null;
+  level: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  message: string;
+};
+
+/**
+ * Sends the App's log lines to `destination` instead of the console. A site with
+ * `experimental.logger` keeps its own logger: returns false and changes nothing.
+ */
+export function setAstroLogDestination(app: AstroApp, destination: { write(event: AstroLogEvent): void }): boolean {
+  if ((app.manifest as { experimentalLogger?: unknown }).experimentalLogger) return false;
+  (app as unknown as { logger: { setDestination(d: typeof destination): void } }).logger.setDestination(destination);
+  return true;
 }

@@ -4,9 +4,7 @@ import diagnostics from 'node:diagnostics_channel';
 import { Readable } from 'node:stream';
 import { createRequest, getAbortControllerCleanup } from 'astro/app/node';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-
-/** Astro's own symbol for the client address it derived (astro/dist/core/constants.js). */
-const clientAddressSymbol = Symbol.for('astro.clientAddress');
+import { clientAddressOf } from './astro-internals.ts';
 
 export interface RenderEvent {
   route: string;
@@ -31,7 +29,7 @@ export type AllowedDomains = NonNullable<Parameters<typeof createRequest>[1]>['a
 export function toWebRequest(request: FastifyRequest, allowedDomains: AllowedDomains): WebRequest {
   const raw = request.raw;
   let web = createRequest(raw, { skipBody: true, allowedDomains });
-  const clientAddress = Reflect.get(web, clientAddressSymbol) as string | undefined;
+  const clientAddress = clientAddressOf(web);
   const body = request.body;
   if (Buffer.isBuffer(body) && body.byteLength > 0 && web.method !== 'GET' && web.method !== 'HEAD') {
     web = new Request(web, { body: body as Buffer<ArrayBuffer> });
@@ -127,7 +125,12 @@ async function sendStreamed(
   hooks: SendHooks,
 ): Promise<unknown> {
   const reader = body.getReader();
-  const cancel = () => void reader.cancel().catch(noop);
+  // A cancelled reader reports `done` too: only a body read to its end counts as a render.
+  let cancelled = false;
+  const cancel = () => {
+    cancelled = true;
+    void reader.cancel().catch(noop);
+  };
   const onClose = () => {
     if (!reply.raw.writableFinished) cancel();
   };
@@ -146,7 +149,7 @@ async function sendStreamed(
       if (result.done) {
         clearImmediate(immediate);
         reply.raw.off('close', onClose);
-        hooks.onBodyComplete?.();
+        if (!cancelled) hooks.onBodyComplete?.();
         applyHead();
         const only = chunks.length === 1 ? chunks[0]! : undefined;
         return reply.send(
@@ -174,7 +177,10 @@ async function sendStreamed(
       if (head) yield head;
       for (;;) {
         const { done, value } = await pending;
-        if (done) return;
+        if (done) {
+          if (!cancelled) hooks.onBodyComplete?.();
+          return;
+        }
         yield toBytes(value);
         pending = reader.read();
       }
@@ -189,7 +195,6 @@ async function sendStreamed(
     }
   }
   const stream = Readable.from(rest(), { objectMode: false });
-  if (hooks.onBodyComplete) stream.once('end', hooks.onBodyComplete);
   applyHead();
   return reply.send(stream);
 }

@@ -1,7 +1,8 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { BuildOptions, StaticHeadersEntry } from '../adapter/index.ts';
+import { BuildLoadError } from '../errors.ts';
 import type { AstroApp } from './astro-internals.ts';
 
 export interface LoadedBuild {
@@ -16,10 +17,6 @@ export interface LoadedBuild {
   buildFormat: 'directory' | 'file' | 'preserve';
   /** Headers of prerendered pages (CSP, with the adapter's `staticHeaders`), by pathname without the base. */
   staticHeaders: StaticHeadersEntry[];
-}
-
-export class BuildLoadError extends Error {
-  override name = 'BuildLoadError';
 }
 
 /**
@@ -37,11 +34,12 @@ export async function loadBuild(buildDir: string): Promise<LoadedBuild> {
       code === 'ERR_MODULE_NOT_FOUND'
         ? `no Astro server build there: run \`astro build\` with the astro-fastify-origin adapter, or set BUILD_DIR`
         : (err as Error).message;
-    throw new BuildLoadError(`Cannot load the Astro build at ${entry}: ${hint}`, { cause: err });
+    throw new BuildLoadError(entry, hint, { cause: err });
   }
   if (!mod.app || !mod.options) {
     throw new BuildLoadError(
-      `${entry} does not export { app, options }: it was not built with the astro-fastify-origin adapter (adapter: origin() in astro.config).`,
+      entry,
+      'it does not export { app, options }: it was not built with the astro-fastify-origin adapter (adapter: origin() in astro.config)',
     );
   }
   const { options } = mod;
@@ -52,7 +50,8 @@ export async function loadBuild(buildDir: string): Promise<LoadedBuild> {
       staticHeaders = JSON.parse(await readFile(file, 'utf8')) as StaticHeadersEntry[];
     } catch (err) {
       throw new BuildLoadError(
-        `Cannot read ${file}, the headers of the prerendered pages (the adapter's staticHeaders): ${(err as Error).message}. Rebuild the site.`,
+        entry,
+        `cannot read ${file}, the headers of its prerendered pages (the adapter's staticHeaders): ${(err as Error).message}. Rebuild the site`,
         { cause: err },
       );
     }
@@ -67,17 +66,4 @@ export async function loadBuild(buildDir: string): Promise<LoadedBuild> {
     buildFormat: options.buildFormat ?? 'directory',
     staticHeaders,
   };
-}
-
-/** Every file under the client dir as a URL path ("/_astro/x.js"), read once at start-up. */
-export async function listClientFiles(clientDir: string): Promise<string[]> {
-  try {
-    const entries = await readdir(clientDir, { recursive: true, withFileTypes: true });
-    return entries
-      .filter((e) => e.isFile())
-      .map((e) => `/${path.relative(clientDir, path.join(e.parentPath, e.name)).split(path.sep).join('/')}`);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
 }

@@ -11,6 +11,7 @@ declare module 'fastify' {
 }
 
 import { Gauge, Histogram, type Registry } from 'prom-client';
+import { routeLabel } from '../route-label.ts';
 
 /** Status label for a response the client closed before it was complete (nginx's convention). */
 export const CLIENT_CLOSED = '499';
@@ -40,7 +41,7 @@ export function registerHttpMetrics(registry: Registry, fastify: FastifyInstance
       duration.observe(
         {
           method: request.method,
-          route: request.routeLabel(),
+          route: routeLabel(request),
           status_code: reply.raw.writableFinished
             ? String(reply.statusCode)
             : request.renderFailed

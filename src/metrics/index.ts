@@ -1,6 +1,9 @@
-import type { FastifyInstance } from 'fastify';
+// The metrics plugin: every origin metric family on one explicit registry. Each family lives in
+// its own module; this file only composes them.
+import type { FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
 import type { Registry } from 'prom-client';
-import type { PoolPolicy } from '../astro/pool-policy.ts';
+import { PluginOptionsError } from '../errors.ts';
 import { registerHttpMetrics } from './http.ts';
 import { registerOverloadMetrics } from './overload.ts';
 import { registerPoolMetrics } from './pool.ts';
@@ -10,21 +13,36 @@ import { registerRenderMetrics } from './render.ts';
 export { startMetricsListener } from './listener.ts';
 export { createRegistry } from './registry.ts';
 
-/**
- * An app plugin (see AppOptions.plugins) that declares every origin metric on `registry`.
- * `perProcess` labels (under WORKERS > 1: { worker }) go on the series that must not be summed
- * across workers: pool statistics and event-loop utilisation.
- */
-export function instrument(registry: Registry, { perProcess = {} }: { perProcess?: Record<string, string> } = {}) {
-  return async (fastify: FastifyInstance, policy: PoolPolicy): Promise<void> => {
-    registerHttpMetrics(registry, fastify);
-    registerPoolMetrics(registry, policy, perProcess);
-    registerProcessMetrics(registry, perProcess);
-    const unsubscribeRender = registerRenderMetrics(registry);
-    const unsubscribeOverload = registerOverloadMetrics(registry, fastify);
-    fastify.addHook('onClose', async () => {
-      unsubscribeRender();
-      unsubscribeOverload();
-    });
-  };
+export interface OriginMetricsOptions {
+  registry: Registry;
+  /**
+   * Labels for the series that must not be summed across processes (pool statistics,
+   * event-loop utilisation): under WORKERS > 1, { worker: '<slot>' }.
+   */
+  perProcess?: Record<string, string>;
 }
+
+const originMetricsPlugin: FastifyPluginAsync<OriginMetricsOptions> = async (fastify, options) => {
+  const { registry, perProcess = {} } = options;
+  if (!registry || typeof registry.metrics !== 'function')
+    throw new PluginOptionsError('metrics: `registry` must be a prom-client Registry (createRegistry())');
+  registerHttpMetrics(registry, fastify);
+  registerProcessMetrics(registry, perProcess);
+  const unsubscribeRender = registerRenderMetrics(registry);
+  const unsubscribeOverload = registerOverloadMetrics(registry, fastify);
+  // The pool policy is the origin plugin's, registered after this one (so these HTTP hooks
+  // cover its routes): its series are declared once the app is ready.
+  fastify.addHook('onReady', async () => {
+    if (fastify.hasDecorator('poolPolicy')) registerPoolMetrics(registry, fastify.poolPolicy, perProcess);
+  });
+  fastify.addHook('onClose', async () => {
+    unsubscribeRender();
+    unsubscribeOverload();
+  });
+};
+
+/**
+ * HTTP, render, pool, overload and process metrics on `registry`. Register it before the
+ * origin plugin, so its hooks see every route.
+ */
+export const originMetrics = fp(originMetricsPlugin, { name: 'astro-origin-metrics', fastify: '5.x' });

@@ -3,14 +3,17 @@
 // per accepted request: a few string and length checks and one small regex on Host.
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, LogController } from 'fastify';
-import type { Config } from '../config.ts';
-
-/** Error code of the overload plugin's 503s: expected under load, so not logged as errors. */
-export const OVERLOADED_CODE = 'ORIGIN_OVERLOADED';
-
-/** Route label of requests refused before routing (bounded: one value for all of them). */
-export const REJECTED_ROUTE = '(rejected)';
+import type {
+  FastifyError,
+  FastifyInstance,
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+  LogController,
+} from 'fastify';
+import fp from 'fastify-plugin';
+import { OverloadedError, PluginOptionsError } from '../errors.ts';
+import { ROUTE_LABELS, setRouteLabel } from '../route-label.ts';
 
 /** Methods the origin answers; anything else Node parses is 405 with this Allow list. */
 export const ALLOWED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
@@ -29,18 +32,33 @@ export function errorBody(statusCode: number, message: string): ErrorBody {
 }
 
 function refuse(request: FastifyRequest, reply: FastifyReply, statusCode: number, message: string): void {
-  request.astroRoute = REJECTED_ROUTE;
+  setRouteLabel(request, ROUTE_LABELS.rejected);
   reply.code(statusCode).header('cache-control', 'no-store').send(errorBody(statusCode, message));
 }
+
+export interface HardeningOptions {
+  /** Longest URL (path + query) accepted; longer gets 414. */
+  maxUrlBytes: number;
+  /** Most header fields accepted; more gets 431. */
+  maxHeadersCount: number;
+  /** The server's bodyLimit, for the 413 message. */
+  bodyLimitBytes: number;
+}
+
+const wholeNumber = (value: unknown) => Number.isInteger(value) && (value as number) >= 0;
 
 /**
  * Checks on the request head that Node's parser does not make: request-target form, URL
  * length (414), header count (431), Host syntax (400). Plus 405 for methods the catch-all
  * does not take, and clear messages for Fastify's own 4xx (bad percent-encoding, 413).
+ * Sets the not-found and error handlers of the app it is registered in.
  */
-export function registerHardening(fastify: FastifyInstance, config: Config): void {
-  const maxUrl = config.MAX_URL_BYTES;
-  const maxRawHeaders = config.MAX_HEADERS_COUNT * 2;
+const hardeningPlugin: FastifyPluginAsync<HardeningOptions> = async (fastify, options) => {
+  for (const name of ['maxUrlBytes', 'maxHeadersCount', 'bodyLimitBytes'] as const) {
+    if (!wholeNumber(options[name])) throw new PluginOptionsError(`hardening: ${name} must be an integer >= 0`);
+  }
+  const { maxUrlBytes: maxUrl, maxHeadersCount, bodyLimitBytes } = options;
+  const maxRawHeaders = maxHeadersCount * 2;
   const allow = ALLOWED_METHODS.join(', ');
 
   fastify.addHook('onRequest', (request, reply, done) => {
@@ -48,7 +66,7 @@ export function registerHardening(fastify: FastifyInstance, config: Config): voi
     const url = raw.url ?? '';
     if (url.charCodeAt(0) !== 47 /* "/" */) {
       if (url === '*' && raw.method === 'OPTIONS') {
-        request.astroRoute = REJECTED_ROUTE;
+        setRouteLabel(request, ROUTE_LABELS.rejected);
         reply.code(204).header('allow', allow).send();
         return;
       }
@@ -70,12 +88,7 @@ export function registerHardening(fastify: FastifyInstance, config: Config): voi
       return;
     }
     if (raw.rawHeaders.length > maxRawHeaders) {
-      refuse(
-        request,
-        reply,
-        431,
-        `The request has more than ${config.MAX_HEADERS_COUNT} header fields; send fewer headers.`,
-      );
+      refuse(request, reply, 431, `The request has more than ${maxHeadersCount} header fields; send fewer headers.`);
       return;
     }
     const host = raw.headers.host;
@@ -102,7 +115,7 @@ export function registerHardening(fastify: FastifyInstance, config: Config): voi
   // The catch-all route takes every path for ALLOWED_METHODS, so "not found" here means a
   // method Node parses but the origin does not serve (TRACE, CONNECT, PROPFIND...).
   fastify.setNotFoundHandler((request, reply) => {
-    request.astroRoute = REJECTED_ROUTE;
+    setRouteLabel(request, ROUTE_LABELS.rejected);
     reply
       .code(405)
       .header('allow', allow)
@@ -115,29 +128,24 @@ export function registerHardening(fastify: FastifyInstance, config: Config): voi
       error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
     reply.header('cache-control', 'no-store');
     if (statusCode >= 500) {
-      if (error.code !== OVERLOADED_CODE)
-        request.log.error({ err: error }, 'request failed before or outside rendering');
-      reply
-        .code(statusCode)
-        .send(
-          errorBody(
-            statusCode,
-            error.code === OVERLOADED_CODE
-              ? error.message
-              : `The origin failed to handle this request; it was logged with request id ${request.id}.`,
-          ),
-        );
+      const overloaded = error instanceof OverloadedError;
+      if (!overloaded) request.log.error({ err: error }, 'request failed before or outside rendering');
+      const message = overloaded
+        ? error.message
+        : `The origin failed to handle this request; it was logged with request id ${request.id}.`;
+      reply.code(statusCode).send(errorBody(statusCode, message));
       return;
     }
     const message =
       error.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-        ? `The request body is larger than ${config.BODY_LIMIT_BYTES} bytes; send a smaller body.`
+        ? `The request body is larger than ${bodyLimitBytes} bytes; send a smaller body.`
         : error.message;
     reply.code(statusCode).send(errorBody(statusCode, message));
   });
-}
+};
 
-const rejectedLabel = () => REJECTED_ROUTE;
+/** Hostile and malformed input answered with clear 4xx; register it in the app's root context. */
+export const hardening = fp(hardeningPlugin, { name: 'astro-origin-hardening', fastify: '5.x' });
 
 /**
  * Fastify's frameworkErrors: errors Fastify raises before routing. A malformed
@@ -146,8 +154,9 @@ const rejectedLabel = () => REJECTED_ROUTE;
  */
 export function createFrameworkErrors(logController: LogController) {
   return function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-    // This request object is built outside the routing context: it has no request decorators.
-    request.routeLabel = rejectedLabel;
+    // This request object is built outside the routing context: it skips every hook, so it is
+    // labelled, counted and logged here.
+    setRouteLabel(request, ROUTE_LABELS.rejected);
     request.server.observeHttp?.(request, reply);
     reply.raw.once('finish', () => logController.requestCompleted(null, request, reply));
     if (error.code === 'FST_ERR_BAD_URL') {
@@ -159,7 +168,6 @@ export function createFrameworkErrors(logController: LogController) {
       );
       return;
     }
-    request.astroRoute = REJECTED_ROUTE;
     reply.send(error);
   };
 }

@@ -3,12 +3,10 @@
 // the process every OVERLOAD_SAMPLE_INTERVAL_MS; the per-request check reads four numbers.
 import diagnostics from 'node:diagnostics_channel';
 import underPressure from '@fastify/under-pressure';
-import type { FastifyInstance } from 'fastify';
-import type { Config } from '../config.ts';
-import { OVERLOADED_CODE } from './hardening.ts';
-
-/** Route label of requests shed under pressure (bounded). */
-export const OVERLOADED_ROUTE = '(overloaded)';
+import type { FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
+import { OverloadedError, PluginOptionsError } from '../errors.ts';
+import { ROUTE_LABELS, setRouteLabel } from '../route-label.ts';
 
 /** How often the process is sampled. Event-loop delay is the mean over this window. */
 export const OVERLOAD_SAMPLE_INTERVAL_MS = 500;
@@ -28,41 +26,41 @@ export interface OverloadEvent {
 /** One message per shed request, for the metrics (origin_overload_rejections_total). */
 export const overloadChannel = diagnostics.channel('astro-fastify-origin:overload');
 
-class OverloadedError extends Error {
-  override name = 'OverloadedError';
-  readonly code = OVERLOADED_CODE;
-  readonly statusCode = 503;
+export interface OverloadOptions {
+  /** 0 turns each limit off. */
+  maxEventLoopDelayMs: number;
+  maxEventLoopUtilization: number;
+  maxHeapUsedBytes: number;
+  maxRssBytes: number;
+  retryAfterSeconds: number;
 }
 
-/** Whether any overload limit is configured (all 0 = shedding off). */
-export function overloadEnabled(config: Config): boolean {
-  return (
-    config.MAX_EVENT_LOOP_DELAY_MS > 0 ||
-    config.MAX_EVENT_LOOP_UTILIZATION > 0 ||
-    config.MAX_HEAP_USED_BYTES > 0 ||
-    config.MAX_RSS_BYTES > 0
-  );
-}
-
-export async function registerOverload(fastify: FastifyInstance, config: Config): Promise<void> {
-  const retryAfter = config.OVERLOAD_RETRY_AFTER_SECONDS;
+const overloadPlugin: FastifyPluginAsync<OverloadOptions> = async (fastify, options) => {
+  for (const [name, value] of Object.entries(options)) {
+    if (typeof value !== 'number' || !(value >= 0))
+      throw new PluginOptionsError(`overload: ${name} must be a number >= 0`);
+  }
+  const retryAfter = options.retryAfterSeconds;
   await fastify.register(underPressure, {
-    maxEventLoopDelay: config.MAX_EVENT_LOOP_DELAY_MS,
-    maxEventLoopUtilization: config.MAX_EVENT_LOOP_UTILIZATION,
+    maxEventLoopDelay: options.maxEventLoopDelayMs,
+    maxEventLoopUtilization: options.maxEventLoopUtilization,
     // 'interval': utilisation over the last sample, not since start (the default), so the
     // origin recovers as soon as the load drops.
     eventLoopUtilizationMode: 'interval',
-    maxHeapUsedBytes: config.MAX_HEAP_USED_BYTES,
-    maxRssBytes: config.MAX_RSS_BYTES,
+    maxHeapUsedBytes: options.maxHeapUsedBytes,
+    maxRssBytes: options.maxRssBytes,
     sampleInterval: OVERLOAD_SAMPLE_INTERVAL_MS,
     retryAfter,
     pressureHandler(request, reply, type) {
       if (request.routeOptions.url !== undefined && EXEMPT_ROUTES.has(request.routeOptions.url)) return;
-      request.astroRoute = OVERLOADED_ROUTE;
+      setRouteLabel(request, ROUTE_LABELS.overloaded);
       if (overloadChannel.hasSubscribers) overloadChannel.publish({ reason: type } satisfies OverloadEvent);
       reply.header('retry-after', String(retryAfter));
       // Thrown, not sent: the error handler answers (JSON 503), and Fastify stops the hooks.
-      throw new OverloadedError(`The origin is overloaded; retry in ${retryAfter} s.`);
+      throw new OverloadedError(retryAfter);
     },
   });
-}
+};
+
+/** Load shedding with 503 + Retry-After (@fastify/under-pressure). */
+export const overload = fp(overloadPlugin, { name: 'astro-origin-overload', fastify: '5.x' });

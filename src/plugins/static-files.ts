@@ -1,12 +1,13 @@
 // The build's client dir: public/ files, hashed /_astro/* assets and prerendered pages, served
 // as @astrojs/node 10.1.4 serves them (base, trailingSlash, build.format, index.html, .html
 // extensions, /.well-known/*), decided from a listing made once at start-up.
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import type { StaticHeadersEntry } from '../adapter/index.ts';
-import { listClientFiles } from '../astro/load-build.ts';
+import { ROUTE_LABELS, setRouteLabel } from '../route-label.ts';
 
 export interface StaticFilesOptions {
   clientDir: string;
@@ -22,8 +23,6 @@ export interface StaticFilesOptions {
   staticHeaders?: StaticHeadersEntry[];
 }
 
-/** Route label for every static file (bounded, whatever the number of files). */
-export const STATIC_ROUTE = '(static)';
 /** Hashed assets never change under their name. */
 export const IMMUTABLE_CACHE_CONTROL = 'public, max-age=31536000, immutable';
 /**
@@ -142,6 +141,19 @@ function pageKey(pathname: string): string {
   return p === '' ? '/' : p;
 }
 
+/** Every file under the client dir as a URL path ("/_astro/x.js"), read once at start-up. */
+export async function listClientFiles(clientDir: string): Promise<string[]> {
+  try {
+    const entries = await readdir(clientDir, { recursive: true, withFileTypes: true });
+    return entries
+      .filter((e) => e.isFile())
+      .map((e) => `/${path.relative(clientDir, path.join(e.parentPath, e.name)).split(path.sep).join('/')}`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
 /**
  * Serves the client dir in front of the catch-all routes (`/*`). The client dir is listed once at
  * start-up: deciding "file, redirect or page?" costs no syscall per request, and a path that is
@@ -171,7 +183,7 @@ async function staticFiles(fastify: import('fastify').FastifyInstance, options: 
     if (request.method !== 'GET' && request.method !== 'HEAD') return done();
     const decision = resolve(request.raw.url ?? '/');
     if (!decision) return done();
-    request.astroRoute = STATIC_ROUTE;
+    setRouteLabel(request, ROUTE_LABELS.static);
     if (decision.kind === 'redirect') {
       reply.code(301).header('location', decision.location).send();
       return;

@@ -21,8 +21,11 @@ before(async () => {
 after(() => origin.close());
 
 const hooks = () =>
-  (globalThis as { __streamTestHooks?: { gates: Map<string, () => void>; liveStreams: Set<string> } })
-    .__streamTestHooks!;
+  (
+    globalThis as {
+      __streamTestHooks?: { gates: Map<string, () => void>; liveStreams: Set<string>; startedStreams: Set<string> };
+    }
+  ).__streamTestHooks!;
 const stream = (query: string, init?: RequestInit) => fetch(`${origin.url}/api/stream?${query}`, init);
 const errorsOf = (reqId: string) => lines.filter((l) => l.reqId === reqId && l.level >= 50);
 
@@ -100,7 +103,7 @@ test('a client that goes away cancels the render at once, not at its next chunk'
   const req = httpRequest(`${origin.url}/api/stream?mode=endless&id=e2&every=10000`);
   req.on('error', () => {});
   req.end(() => setImmediate(() => req.destroy()));
-  await sleep(200);
+  await waitFor('the request e2 to reach the endpoint', 2000, () => hooks().startedStreams.has('e2'), 5);
   await waitFor('the stream e2 to be cancelled', 2000, () => !hooks().liveStreams.has('e2'), 10);
   assert.equal((await fetch(`${origin.url}/docs/`)).status, 200);
 });

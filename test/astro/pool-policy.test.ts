@@ -7,7 +7,6 @@ import { Registry } from 'prom-client';
 import { buildApp } from '../../src/app.ts';
 import type { NodePool } from '../../src/astro/astro-internals.ts';
 import { loadBuild } from '../../src/astro/load-build.ts';
-import { instrument } from '../../src/metrics/index.ts';
 import { hammer } from '../helpers/load.ts';
 import { DEMO_BUILD, testConfig } from '../helpers/origin.ts';
 
@@ -46,7 +45,7 @@ async function serve(policy: string) {
     config: testConfig({ POOL_POLICY: policy, POOL_SIZE: '1000' }),
     build,
     logger: false,
-    plugins: [instrument(registry)],
+    metrics: { registry },
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   const value = async (name: string, labels: Record<string, string> = {}) => {

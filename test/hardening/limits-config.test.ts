@@ -1,7 +1,8 @@
 // The hardening settings: documented defaults, and combinations refused with a message.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError, loadConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config.ts';
+import { ConfigError } from '../../src/errors.ts';
 
 test('defaults of the limits and timeouts', () => {
   const c = loadConfig({});
@@ -48,7 +49,7 @@ test('a URL limit above the head limit is refused: the 414 could never happen', 
     () => loadConfig({ MAX_URL_BYTES: '32768', MAX_HEADER_BYTES: '16384' }),
     (err: unknown) =>
       err instanceof ConfigError &&
-      /MAX_URL_BYTES \(32768\) must not exceed MAX_HEADER_BYTES \(16384\)/.test(err.message),
+      /MAX_URL_BYTES \(32768\) must not exceed MAX_HEADER_BYTES \(16384\)/.test((err as Error).message),
   );
 });
 

@@ -1,10 +1,9 @@
 // Starts the real origin (real Astro build, real Fastify, real sockets) on ephemeral ports.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { get as httpGet } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../load/lib/spawn-origin.ts';
+import { freePort, spawnOrigin as spawnProcess } from '../../load/lib/spawn-origin.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { type RunningOrigin, startOrigin } from '../../src/standalone.ts';
 
@@ -32,66 +31,34 @@ export interface OriginProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** The origin as its own process (`node <entry>`), as an operator runs it. */
+/**
+ * The origin as its own process (`node <entry>`), as an operator runs it: the load scenarios'
+ * harness (load/lib/spawn-origin.ts), with the defaults tests want — load shedding as
+ * configured, no AsyncContextFrame unless asked (tests of both runtimes pass nodeArgs).
+ */
 export async function spawnOrigin(
   env: Record<string, string> = {},
   { entry = 'src/server.ts', args = [] as string[], nodeArgs = [] as string[], timeoutMs = 20_000 } = {},
 ): Promise<OriginProcess> {
-  const port = await freePort();
-  const metricsPort = await freePort();
-  const child = spawn(process.execPath, [...nodeArgs, entry, ...args], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      PORT: String(port),
-      METRICS_PORT: String(metricsPort),
-      LOG_LEVEL: 'warn',
-      BUILD_DIR: DEMO_BUILD,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const [buildDir = env.BUILD_DIR ?? DEMO_BUILD, ...rest] = args;
+  const server = await spawnProcess({
+    name: 'test-origin',
+    script: entry,
+    buildDir,
+    args: rest,
+    asyncContextFrame: false,
+    shedding: true,
+    nodeArgs,
+    timeoutMs,
+    env: { LOG_LEVEL: 'warn', BUILD_DIR: DEMO_BUILD, ...env, METRICS_ENABLED: env.METRICS_ENABLED ?? 'true' },
   });
-  let output = '';
-  child.stdout?.on('data', (chunk) => (output += chunk));
-  child.stderr?.on('data', (chunk) => (output += chunk));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null)
-      throw new Error(`origin exited with ${child.exitCode} before it was ready:\n${output}`);
-    const ready = await isReady(url);
-    if (ready) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`origin not ready within ${timeoutMs} ms:\n${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
   return {
-    child,
-    url,
-    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
-    output: () => output,
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode !== null) return child.exitCode;
-      child.kill(signal);
-      const [code] = await once(child, 'exit');
-      return code as number | null;
-    },
+    child: server.child,
+    url: server.url,
+    metricsUrl: server.metricsUrl ?? '',
+    output: () => server.log(Number.POSITIVE_INFINITY),
+    stop: (signal = 'SIGTERM') => server.stop(30_000, signal),
   };
-}
-
-/**
- * GET /readyz on a connection of its own, closed after the answer: polling leaves no idle
- * keep-alive connection behind (tests of MAX_CONNECTIONS and of shutdown count connections).
- */
-export function isReady(url: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    httpGet(`${url}/readyz`, { agent: false }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    }).on('error', () => resolve(false));
-  });
 }
 
 /** The JSON (pino) lines of a spawned origin's output; other lines are skipped. */

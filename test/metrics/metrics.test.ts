@@ -102,3 +102,31 @@ test('the in-flight gauge returns to 0 after traffic, aborted requests included'
   await new Promise((r) => setTimeout(r, 200));
   assert.match(await scrape(), /^http_requests_in_flight 0$/m);
 });
+
+const sample = (text: string, series: string) =>
+  Number(text.match(new RegExp(`^${series.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm'))?.[1] ?? 0);
+
+test('a client that leaves mid-render or mid-stream is counted as 499, its render not as a completed one', async () => {
+  const http499 = 'http_request_duration_seconds_count{method="GET",route="/api/stream",status_code="499"}';
+  const renders = 'astro_render_duration_seconds_count{route="/api/stream",renderer="endpoint"}';
+  const before = await scrape();
+  for (const id of ['m1', 'm2']) {
+    const controller = new AbortController();
+    const res = await fetch(`${origin.url}/api/stream?mode=endless&id=${id}&every=10000`, {
+      signal: controller.signal,
+    });
+    const reader = res.body!.getReader();
+    await reader.read(); // the first chunk arrived: the request reached the endpoint and streams
+    controller.abort();
+    await reader.read().catch(() => {});
+  }
+  // One that leaves while the page is still rendering, before anything was sent.
+  const controller = new AbortController();
+  const late = fetch(`${origin.url}/api/stream?mode=late&delay=300&id=m3&every=10000`, { signal: controller.signal });
+  setTimeout(() => controller.abort(), 50);
+  await late.catch(() => {});
+  await new Promise((r) => setTimeout(r, 500));
+  const text = await scrape();
+  assert.equal(sample(text, http499) - sample(before, http499), 3, 'the aborted exchanges counted as 499');
+  assert.equal(sample(text, renders), sample(before, renders), 'no completed render recorded for them');
+});

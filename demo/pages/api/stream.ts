@@ -12,9 +12,11 @@ import type { APIRoute } from 'astro';
 interface StreamTestHooks {
   gates: Map<string, () => void>;
   liveStreams: Set<string>;
+  /** Every stream that ever started, by id: proves a request reached the endpoint. */
+  startedStreams: Set<string>;
 }
 const shared = globalThis as { __streamTestHooks?: StreamTestHooks };
-shared.__streamTestHooks ??= { gates: new Map(), liveStreams: new Set() };
+shared.__streamTestHooks ??= { gates: new Map(), liveStreams: new Set(), startedStreams: new Set() };
 const hooks: StreamTestHooks = shared.__streamTestHooks;
 
 const encoder = new TextEncoder();
@@ -24,9 +26,14 @@ const headers = {
   'x-stream-endpoint': 'yes',
 };
 
-export const GET: APIRoute = ({ url }) => {
-  const mode = url.searchParams.get('mode');
+export const GET: APIRoute = async ({ url }) => {
   const id = url.searchParams.get('id') ?? '';
+  let mode = url.searchParams.get('mode');
+  // late: the Response comes after `delay` ms (a slow render), then streams as endless does.
+  if (mode === 'late') {
+    await new Promise((resolve) => setTimeout(resolve, Number(url.searchParams.get('delay') ?? 100)));
+    mode = 'endless';
+  }
   let timer: NodeJS.Timeout | undefined;
   const body = new ReadableStream<Uint8Array | string>({
     start(controller) {
@@ -53,6 +60,7 @@ export const GET: APIRoute = ({ url }) => {
           return;
         case 'endless':
           hooks.liveStreams.add(id);
+          hooks.startedStreams.add(id);
           controller.enqueue(encoder.encode('tick of the clock;'));
           timer = setInterval(
             () => controller.enqueue(encoder.encode('tick of the clock;')),
@@ -60,7 +68,7 @@ export const GET: APIRoute = ({ url }) => {
           );
           return;
         default:
-          controller.enqueue(encoder.encode('usage: ?mode=strings|fail-at-once|fail-later|gated|endless'));
+          controller.enqueue(encoder.encode('usage: ?mode=strings|fail-at-once|fail-later|gated|endless|late'));
           controller.close();
       }
     },

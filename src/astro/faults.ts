@@ -1,34 +1,9 @@
 // Faults in the site's code: a page that throws, a promise that rejects late, an endpoint that
 // fails. Astro answers those with its 500 page; this module makes sure each is logged once, as
 // JSON, with the request id. Stray rejections nobody awaits are logged by src/server.ts.
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { FastifyBaseLogger } from 'fastify';
-import type { AstroApp } from '../astro/astro-internals.ts';
-
-type AstroLogEvent = { label: string | null; level: 'debug' | 'info' | 'warn' | 'error' | 'silent'; message: string };
-
-/**
- * Whether AsyncLocalStorage is cheap on this runtime: with AsyncContextFrame (default from
- * Node 24, a flag on 22) it costs nothing measurable; on Node 22's async_hooks implementation
- * it cost 12-22 % more CPU per render of the demo pages (measured), too much for a request id
- * on a rare log line.
- */
-export function asyncContextIsCheap(): boolean {
-  const major = Number(process.versions.node.split('.')[0]);
-  const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  return major >= 24
-    ? !flags.includes('--no-async-context-frame')
-    : flags.includes('--experimental-async-context-frame');
-}
-
-/**
- * The id of the request being rendered, for log lines written outside any request object
- * (stray rejections). Undefined where AsyncLocalStorage is not cheap: those lines then carry
- * the error and its stack but no request id.
- */
-export const requestContext: AsyncLocalStorage<string> | undefined = asyncContextIsCheap()
-  ? new AsyncLocalStorage()
-  : undefined;
+import { currentRequestId } from '../request-context.ts';
+import { type AstroApp, type AstroLogEvent, setAstroLogDestination } from './astro-internals.ts';
 
 const installed = new WeakMap<AstroApp, { log: FastifyBaseLogger }>();
 
@@ -50,7 +25,7 @@ export function logAstroFaults(app: AstroApp, log: FastifyBaseLogger): void {
 
   const write = (event: AstroLogEvent) => {
     if (event.level === 'silent') return;
-    const fields = { astro: event.label ?? undefined, reqId: requestContext?.getStore() };
+    const fields = { astro: event.label ?? undefined, reqId: currentRequestId() };
     state.log[event.level](fields, event.message);
   };
   let pending: AstroLogEvent | undefined;
@@ -58,19 +33,17 @@ export function logAstroFaults(app: AstroApp, log: FastifyBaseLogger): void {
     if (pending) write(pending);
     pending = undefined;
   };
-  if (!app.manifest.experimentalLogger) {
-    app.logger.setDestination({
-      write(event: AstroLogEvent) {
-        if (event.level === 'error' && event.label === null) {
-          flushPending();
-          pending = event;
-          queueMicrotask(flushPending);
-          return;
-        }
-        write(event);
-      },
-    });
-  }
+  setAstroLogDestination(app, {
+    write(event: AstroLogEvent) {
+      if (event.level === 'error' && event.label === null) {
+        flushPending();
+        pending = event;
+        queueMicrotask(flushPending);
+        return;
+      }
+      write(event);
+    },
+  });
 
   const renderError = app.renderError;
   app.renderError = function renderErrorLogged(this: AstroApp, request, options) {

@@ -1,0 +1,99 @@
+// The origin as a Fastify plugin: an Astro build served by the app it is registered in, beside
+// the app's own routes and hooks. `buildApp` (src/app.ts) is Fastify + this + the production
+// plugins; a user's own server registers just this.
+import type { FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
+import astroRoutes from '../routes/astro.ts';
+import { logAstroFaults } from './astro/faults.ts';
+import { type LoadedBuild, loadBuild } from './astro/load-build.ts';
+import { applyPoolPolicy, type PoolPolicy } from './astro/pool-policy.ts';
+import { POOL_POLICIES, type PoolPolicyName } from './config.ts';
+import { PluginOptionsError } from './errors.ts';
+import staticFiles from './plugins/static-files.ts';
+import { decorateRouteLabel } from './route-label.ts';
+
+export const PLUGIN_NAME = 'astro-fastify-origin';
+export const DEFAULT_POOL_POLICY: PoolPolicyName = 'off';
+export const DEFAULT_POOL_SIZE = 1000;
+
+export interface AstroOriginOptions {
+  /** The directory `astro build` wrote with the astro-fastify-origin adapter (holds server/entry.mjs). */
+  buildDir?: string;
+  /** A build already loaded with loadBuild(); instead of buildDir. */
+  build?: LoadedBuild;
+  /** Queue-node pool policy: 'off' (default), 'per-request' or 'shared'. */
+  poolPolicy?: PoolPolicyName;
+  /** Nodes a pool may keep ('shared': process-wide; 'per-request': per request). Default 1000. */
+  poolSize?: number;
+  /** Cache-Control of public/ files and prerendered pages (hashed assets stay immutable). */
+  staticCacheControl?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The node-pool policy in force: the one way its users (metrics, logs) reach it. */
+    poolPolicy: PoolPolicy;
+    /** The Astro build being served. */
+    astroBuild: LoadedBuild;
+  }
+  interface FastifyRequest {
+    /** Extra Astro.locals for this request; a hook of the app may set them before the catch-all runs. */
+    astroLocals: Record<string, unknown> | undefined;
+    /** The body failed after the response had started (it was cut): a 500, not a client abort. */
+    renderFailed: boolean;
+  }
+}
+
+function checkOptions(options: AstroOriginOptions): void {
+  if ((options.build === undefined) === (options.buildDir === undefined))
+    throw new PluginOptionsError('pass exactly one of `buildDir` (the directory astro build wrote) and `build`');
+  if (options.buildDir !== undefined && (typeof options.buildDir !== 'string' || options.buildDir === ''))
+    throw new PluginOptionsError('`buildDir` must be a non-empty path');
+  if (options.poolPolicy !== undefined && !POOL_POLICIES.includes(options.poolPolicy))
+    throw new PluginOptionsError(`\`poolPolicy\` must be one of ${POOL_POLICIES.join(', ')}`);
+  const size = options.poolSize;
+  if (size !== undefined && !(Number.isInteger(size) && size >= 1 && size <= 1_000_000))
+    throw new PluginOptionsError('`poolSize` must be an integer from 1 to 1000000');
+  const cache = options.staticCacheControl;
+  if (cache !== undefined && (typeof cache !== 'string' || cache === ''))
+    throw new PluginOptionsError('`staticCacheControl` must be a non-empty Cache-Control value');
+}
+
+const astroOriginPlugin: FastifyPluginAsync<AstroOriginOptions> = async (fastify, options) => {
+  checkOptions(options);
+  const build = options.build ?? (await loadBuild(options.buildDir as string));
+  const policy = applyPoolPolicy(
+    build.app,
+    options.poolPolicy ?? DEFAULT_POOL_POLICY,
+    options.poolSize ?? DEFAULT_POOL_SIZE,
+  );
+  logAstroFaults(build.app, fastify.log);
+  fastify.decorate('poolPolicy', policy);
+  fastify.decorate('astroBuild', build);
+  fastify.decorateRequest('astroLocals', undefined);
+  fastify.decorateRequest('renderFailed', false);
+  decorateRouteLabel(fastify);
+  // One encapsulated scope: the catch-all's content-type parsers and the static files' hook
+  // (which sits in front of the catch-all only) stay there, and the app's own routes win over
+  // the catch-all.
+  await fastify.register(async (scope) => {
+    await scope.register(staticFiles, {
+      clientDir: build.clientDir,
+      assetsPrefix: build.assetsPrefix,
+      base: build.base,
+      trailingSlash: build.trailingSlash,
+      buildFormat: build.buildFormat,
+      cacheControl: options.staticCacheControl,
+      staticHeaders: build.staticHeaders,
+    });
+    await scope.register(astroRoutes, { build });
+  });
+};
+
+/**
+ * `fastify.register(astroOrigin, { buildDir: 'dist' })`: static files of the build, then every
+ * other path for GET/HEAD/POST/PUT/PATCH/DELETE/OPTIONS rendered by Astro. Decorates the app
+ * with `poolPolicy` and `astroBuild`.
+ */
+export const astroOrigin = fp(astroOriginPlugin, { name: PLUGIN_NAME, fastify: '5.x' });
+export default astroOrigin;
