@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # System packages the tests need, from Debian: Chromium (the browser test), Prometheus and
-# promtool (metrics, alert and dashboard checks), GNU time (max RSS in benchmarks), kubectl
+# promtool (metrics, alert and dashboard checks), GNU time (max RSS in benchmarks), redis-server
+# and HAProxy (the multi-instance topology: shared sessions, a load balancer for rolling restarts), kubectl
 # (`kubectl kustomize` renders deploy/kubernetes/; any kubectl already on PATH is kept: Debian
 # bookworm's kubernetes-client is 1.20, whose kustomize v2 is too old for the manifests, and
 # test/deploy/ says so when that is the one it finds).
 # Idempotent and quiet: installs only what is missing. Needs root (or sudo) the first time.
 set -euo pipefail
-declare -A wanted=([chromium]=/usr/bin/chromium [prometheus]=/usr/bin/promtool [time]=/usr/bin/time)
+declare -A wanted=([chromium]=/usr/bin/chromium [prometheus]=/usr/bin/promtool [time]=/usr/bin/time
+  [redis-server]=/usr/bin/redis-server [haproxy]=/usr/sbin/haproxy)
 missing=()
 for pkg in "${!wanted[@]}"; do
   [ -x "${wanted[$pkg]}" ] || missing+=("$pkg")
@@ -22,8 +24,8 @@ fi
 echo "install-test-deps: installing ${missing[*]} from Debian (apt-get)…" >&2
 export DEBIAN_FRONTEND=noninteractive
 
-# Debian's prometheus package would start a system service on :9090; the tests run their own
-# Prometheus on free loopback ports. A temporary policy-rc.d keeps services from starting.
+# Debian's prometheus, redis-server and haproxy packages would start system services (:9090, :6379,
+# haproxy.cfg); the tests run their own on free loopback ports. A temporary policy-rc.d keeps services from starting.
 policy=/usr/sbin/policy-rc.d
 added_policy=""
 if [ ! -e "$policy" ]; then
@@ -37,5 +39,5 @@ trap cleanup EXIT
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-  $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+  for unit in prometheus redis-server haproxy; do $sudo systemctl disable --now "$unit" >/dev/null 2>&1 || true; done
 fi

@@ -43,6 +43,8 @@ export const configSchema = Type.Object({
   OVERLOAD_RETRY_AFTER_SECONDS: int(10, { minimum: 1, maximum: 3600 }),
   WORKERS: Type.String({ default: '1', pattern: '^(auto|[1-9][0-9]*)$' }),
   STATIC_CACHE_CONTROL: Type.String({ default: 'public, max-age=60, must-revalidate', minLength: 1 }),
+  // Empty counts as unset (compose passes `${REDIS_URL:-}`); src/session/driver.ts reads it.
+  REDIS_URL: Type.String({ default: '', pattern: '^(rediss?://.+)?$' }),
 });
 
 export type Config = Static<typeof configSchema>;

@@ -158,6 +158,9 @@ export interface OriginOptions {
   shedding?: boolean;
   /** How long to wait for /readyz (default 30 s). */
   timeoutMs?: number;
+  /** Listen here instead of a free port (a restarted instance keeps its load balancer slot). */
+  port?: number;
+  metricsPort?: number;
 }
 
 /**
@@ -185,9 +188,10 @@ export async function spawnOrigin({
   nodeArgs = [],
   shedding = false,
   timeoutMs,
+  ...ports
 }: OriginOptions = {}): Promise<Server> {
-  const port = await freePort();
-  const metricsPort = await freePort();
+  const port = ports.port ?? (await freePort());
+  const metricsPort = ports.metricsPort ?? (await freePort());
   const metricsOn = env.METRICS_ENABLED === undefined || /^(true|1)$/i.test(env.METRICS_ENABLED);
   return spawnServer({
     name,

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AstroAdapter, AstroConfig, AstroIntegration } from 'astro';
-import { sessionDrivers } from 'astro/config';
+import type { SessionDriverOptions } from '../session/driver.ts';
 
 export const ADAPTER_NAME = 'astro-fastify-origin';
 const OPTIONS_MODULE_ID = 'virtual:astro-fastify-origin/options';
@@ -42,9 +42,11 @@ export interface StaticHeadersEntry {
 }
 
 // Published as compiled JS (lib/adapter/*.js); in this repo it runs from src/ as .ts.
-const serverEntrypoint = fileURLToPath(
-  new URL(import.meta.url.endsWith('.ts') ? './server-entry.ts' : './server-entry.js', import.meta.url),
-);
+const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const serverEntrypoint = fileURLToPath(new URL(`./server-entry${ext}`, import.meta.url));
+// A path, not the package name: Astro resolves the entrypoint from its own directory, where this
+// package is not necessarily installed beside it (this repository, linked packages).
+export const SESSION_DRIVER_ENTRYPOINT = fileURLToPath(new URL(`../session/driver${ext}`, import.meta.url));
 
 function getAdapter(staticHeaders: boolean): AstroAdapter {
   return {
@@ -66,8 +68,9 @@ function getAdapter(staticHeaders: boolean): AstroAdapter {
  * The Astro integration: `adapter: origin()` in astro.config. Like `@astrojs/node` 10.1.4 it
  * answers config redirects at runtime (`build.redirects: false`), serves `/_image` from disk
  * (`astro/assets/endpoint/node`) and, unless the site configures a session driver, stores
- * sessions on disk under Astro's cache dir. The site's own `image.endpoint` and `session.driver`
- * win.
+ * sessions in Redis when the server runs with REDIS_URL, else on disk under Astro's cache dir
+ * (src/session/driver.ts decides at runtime). The site's own `image.endpoint` and
+ * `session.driver` win.
  */
 export default function origin(adapterOptions: OriginAdapterOptions = {}): AstroIntegration {
   const staticHeaders = adapterOptions.staticHeaders ?? false;
@@ -82,10 +85,13 @@ export default function origin(adapterOptions: OriginAdapterOptions = {}): Astro
       'astro:config:setup': ({ config, updateConfig, logger, command }) => {
         let session = config.session;
         if (!session?.driver) {
-          logger.info('Enabling sessions with filesystem storage (set session.driver to share them between hosts)');
+          logger.info('Enabling sessions: Redis when the server has REDIS_URL, else files under the cache dir');
           session = {
             ...session,
-            driver: sessionDrivers.fsLite({ base: fileURLToPath(new URL('sessions', config.cacheDir)) }),
+            driver: {
+              entrypoint: SESSION_DRIVER_ENTRYPOINT,
+              config: { base: fileURLToPath(new URL('sessions', config.cacheDir)) } satisfies SessionDriverOptions,
+            },
           };
         }
         updateConfig({
