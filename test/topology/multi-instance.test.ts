@@ -1,0 +1,185 @@
+// Three origins behind HAProxy, sharing sessions through one redis-server, scraped by one
+// Prometheus (load/lib/topology.ts, what `npm run cluster:local` starts): a session crosses
+// instances, a rolling restart under load loses no request, and Prometheus sums the instances
+// as the Grafana dashboard does. Everything started is stopped by pid, and checked gone.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
+import {
+  HAPROXY,
+  JOB,
+  PROMETHEUS,
+  REDIS_SERVER,
+  rollingRestart,
+  type Topology,
+  startTopology,
+} from '../../load/lib/topology.ts';
+import { DEFAULT_REDIS_PREFIX } from '../../src/session/driver.ts';
+import { DEMO_BUILD } from '../helpers/origin.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
+import { dashboardTargets, substituteVariables } from '../stack/stack-helpers.ts';
+
+const INSTANCES = 3;
+let topology: Topology;
+let startedPids: number[] = [];
+
+before(async () => {
+  for (const binary of [REDIS_SERVER, HAPROXY, PROMETHEUS])
+    assert.ok(existsSync(binary), `${binary} is missing: run scripts/install-test-deps.sh (Debian packages)`);
+  assert.ok(existsSync(`${DEMO_BUILD}/server/entry.mjs`), 'no demo build: run `npm run build` first');
+  topology = await startTopology({ instances: INSTANCES, prometheus: true, scrapeInterval: '1s' });
+});
+
+after(async () => {
+  if (!topology) return;
+  startedPids = [...startedPids, ...Object.values(topology.pids()).filter((p): p is number => p !== undefined)];
+  await topology.stop();
+  for (const pid of startedPids) assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `pid ${pid} still runs`);
+});
+
+interface Counted {
+  count: number;
+  pid: number;
+}
+
+async function count(url: string, cookie?: string): Promise<{ body: Counted; cookie: string | undefined }> {
+  const res = await fetch(`${url}/api/session-counter`, { headers: cookie ? { cookie } : {} });
+  assert.equal(res.status, 200, `${url}: ${await res.clone().text()}`);
+  return { body: (await res.json()) as Counted, cookie: res.headers.get('set-cookie')?.split(';')[0] };
+}
+
+test('a session started through one instance is read and updated through the others (Redis)', async () => {
+  const [a, b, c] = topology.instances as [
+    Topology['instances'][0],
+    Topology['instances'][0],
+    Topology['instances'][0],
+  ];
+  const first = await count(a.url);
+  assert.equal(first.body.count, 1);
+  assert.match(first.cookie ?? '', /^astro-session=/);
+  const cookie = first.cookie as string;
+  const pids = new Set([first.body.pid]);
+  let expected = 1;
+  for (const instance of [b, c, a, c, b]) {
+    const { body } = await count(instance.url, cookie);
+    expected++;
+    assert.equal(
+      body.count,
+      expected,
+      `${instance.name} (pid ${body.pid}) read the session ${instance.name} did not start`,
+    );
+    pids.add(body.pid);
+  }
+  assert.equal(pids.size, INSTANCES, 'each instance answered with its own process');
+  const redis = new Redis(topology.redisUrl, { lazyConnect: true });
+  try {
+    await redis.connect();
+    const id = cookie.slice('astro-session='.length);
+    assert.equal(await redis.exists(`${DEFAULT_REDIS_PREFIX}:${id}`), 1, 'the session is stored in Redis');
+  } finally {
+    redis.disconnect();
+  }
+});
+
+test('a rolling restart under load through HAProxy loses no request; sessions survive it', async (t) => {
+  const before = await count(topology.url);
+  const cookie = before.cookie as string;
+  const pidsBefore = topology.instances.map((i) => i.server.child.pid);
+  const result = await rollingRestart(topology, { connections: 8 });
+  t.diagnostic(`rolling restart: ${JSON.stringify(result)}`);
+  topology.instances.forEach((instance, i) =>
+    assert.notEqual(instance.server.child.pid, pidsBefore[i], `${instance.name} was restarted`),
+  );
+  assert.ok(result.responses >= 200, `enough load to mean something (${result.responses} responses)`);
+  assert.deepEqual(
+    { failed: result.failed, non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts },
+    { failed: 0, non2xx: 0, errors: 0, timeouts: 0 },
+    `requests lost during the rolling restart: ${JSON.stringify(result)}`,
+  );
+  // Every process was replaced; the session lives in Redis and keeps counting.
+  assert.equal((await count(topology.url, cookie)).body.count, 2);
+});
+
+interface Sample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+async function query(expr: string, time: number): Promise<Sample[]> {
+  const url = new URL('/api/v1/query', topology.prometheusUrl);
+  url.searchParams.set('query', expr);
+  url.searchParams.set('time', String(time));
+  const body = (await (await fetch(url)).json()) as { status: string; error?: string; data: { result: Sample[] } };
+  assert.equal(body.status, 'success', `${expr}: ${body.error}`);
+  return body.data.result;
+}
+
+/** The sum of one counter over every series an instance's own /metrics page shows for `route`. */
+async function scrapedDirectly(metricsUrl: string, name: string, route: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
+  let total = 0;
+  for (const line of text.split('\n'))
+    if (line.startsWith(`${name}{`) && line.includes(`route="${route}"`)) total += Number(line.split(' ').pop());
+  return total;
+}
+
+test('Prometheus scrapes the three instances and the dashboard aggregates are their sums', async (t) => {
+  const instances = topology.instances.map((i) => new URL(i.server.metricsUrl as string).host).sort();
+  await waitFor('three astro-origin targets up', 20_000, async () => {
+    const up = await query(`up{job="${JOB}"} == 1`, Date.now() / 1000);
+    return (
+      up
+        .map((s) => s.metric.instance)
+        .sort()
+        .join() === instances.join()
+    );
+  });
+
+  // Known traffic on one route, on each instance directly, then nothing more on that route:
+  // Prometheus's sum must reach exactly what the three /metrics pages say.
+  const route = '/api/session-counter';
+  for (const [n, instance] of topology.instances.entries())
+    for (let i = 0; i <= n; i++) assert.equal((await fetch(`${instance.url}${route}`)).status, 200);
+  const counts = await Promise.all(
+    topology.instances.map((i) =>
+      scrapedDirectly(i.server.metricsUrl as string, 'http_request_duration_seconds_count', route),
+    ),
+  );
+  const expected = counts.reduce((a, b) => a + b, 0);
+  const selector = `http_request_duration_seconds_count{job="${JOB}", route="${route}"}`;
+  await waitFor(`Prometheus's sum(${selector}) to reach ${expected} (${counts.join(' + ')})`, 15_000, async () => {
+    const [sample] = await query(`sum(${selector})`, Date.now() / 1000);
+    return Number(sample?.value[1]) === expected;
+  });
+
+  // Every aggregate of the dashboard (a top-level sum over all instances) equals the sum of the
+  // same expression split by instance, evaluated at the same instant, with all three present.
+  await sleep(2000); // two more scrapes, so rate() windows hold the last samples
+  const at = Date.now() / 1000 - 1;
+  const aggregates = dashboardTargets().filter((t) => /^sum\s*\(/.test(t.expr));
+  assert.ok(aggregates.length >= 4, `the dashboard's aggregate queries (${aggregates.length})`);
+  let checked = 0;
+  const variables = { instance: '.+', __rate_interval: '10s', __range: '1m', __interval: '1s' };
+  for (const target of aggregates) {
+    const expr = substituteVariables(target.expr, variables);
+    const byInstance = expr.replace(/^sum\s*\(/, 'sum by (instance) (');
+    const [total] = await query(expr, at);
+    const parts = await query(byInstance, at);
+    const what = `${target.panel} ${target.refId}: ${expr.replace(/\s+/g, ' ')}`;
+    if (parts.length === 0) {
+      assert.equal(total, undefined, `${what}: a total without any instance`);
+      continue;
+    }
+    assert.ok(total, `${what}: no value`);
+    assert.deepEqual(parts.map((s) => s.metric.instance).sort(), instances, `${what}: one series per instance`);
+    const sum = parts.reduce((acc, s) => acc + Number(s.value[1]), 0);
+    checked++;
+    assert.ok(
+      Math.abs(Number(total.value[1]) - sum) <= 1e-9 * Math.max(1, Math.abs(sum)),
+      `${what}: ${total.value[1]} ≠ ${sum}`,
+    );
+  }
+  t.diagnostic(`${checked} of ${aggregates.length} dashboard aggregates summed three instances`);
+  assert.ok(checked >= 3, 'the request-rate, in-flight and pool aggregates had series from every instance');
+});
