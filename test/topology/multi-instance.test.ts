@@ -12,8 +12,8 @@ import {
   PROMETHEUS,
   REDIS_SERVER,
   rollingRestart,
-  type Topology,
   startTopology,
+  type Topology,
 } from '../../load/lib/topology.ts';
 import { DEFAULT_REDIS_PREFIX } from '../../src/session/driver.ts';
 import { DEMO_BUILD } from '../helpers/origin.ts';
@@ -88,9 +88,8 @@ test('a rolling restart under load through HAProxy loses no request; sessions su
   const pidsBefore = topology.instances.map((i) => i.server.child.pid);
   const result = await rollingRestart(topology, { connections: 8 });
   t.diagnostic(`rolling restart: ${JSON.stringify(result)}`);
-  topology.instances.forEach((instance, i) =>
-    assert.notEqual(instance.server.child.pid, pidsBefore[i], `${instance.name} was restarted`),
-  );
+  for (const [i, instance] of topology.instances.entries())
+    assert.notEqual(instance.server.child.pid, pidsBefore[i], `${instance.name} was restarted`);
   assert.ok(result.responses >= 200, `enough load to mean something (${result.responses} responses)`);
   assert.deepEqual(
     { failed: result.failed, non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts },
