@@ -77,6 +77,11 @@ test('a session started through one instance is read and updated through the oth
     await redis.connect();
     const id = cookie.slice('astro-session='.length);
     assert.equal(await redis.exists(`${DEFAULT_REDIS_PREFIX}:${id}`), 1, 'the session is stored in Redis');
+    // The instances share this host's disk too (the fs-lite directory is fixed at build time):
+    // emptying Redis must end the session everywhere, or it was kept somewhere else.
+    await redis.flushall();
+    for (const instance of [a, b, c])
+      assert.equal((await count(instance.url, cookie)).body.count, 1, `${instance.name} read it from Redis only`);
   } finally {
     redis.disconnect();
   }
