@@ -16,7 +16,7 @@ const schema = {
       enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     },
     POOL_POLICY: { type: 'string', default: 'off', enum: POOL_POLICIES },
-    POOL_SIZE: { type: 'integer', default: 1000, minimum: 1, maximum: 1_000_000 },
+    POOL_SIZE: { type: 'integer', default: 1000, minimum: 0, maximum: 1_000_000 },
     METRICS_ENABLED: { type: 'boolean', default: true },
     METRICS_HOST: { type: 'string', default: '127.0.0.1', minLength: 1 },
     METRICS_PORT: { type: 'integer', default: 9464, minimum: 0, maximum: 65535 },
