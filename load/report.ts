@@ -229,14 +229,15 @@ function noise(target: string): string {
     return s.n > 1 ? (s.max - s.min) / s.median : Number.NaN;
   };
   const rps = median(specs.map((s) => relSpread(s.label, (r) => r.load.rps)).filter(Number.isFinite));
-  const cpu = median(
-    specs.map((s) => relSpread(s.label, RATIO_COLUMNS[1]!.figure)).filter((v) => Number.isFinite(v)),
-  );
+  const cpu = median(specs.map((s) => relSpread(s.label, RATIO_COLUMNS[1]!.figure)).filter((v) => Number.isFinite(v)));
   const aa = 'queue, shared 0';
   const aaLine =
     specs.some((s) => s.label === aa) && specs.some((s) => s.label === OFF)
       ? ` A/A check: \`shared 0\` is \`off\` in effect (a zero-capacity pool); its req/s ÷ off is ` +
-        `${withRange(pairedRatio(runs, aa, OFF, target, (r) => r.load.rps), times)} and its CPU/req ÷ off ` +
+        `${withRange(
+          pairedRatio(runs, aa, OFF, target, (r) => r.load.rps),
+          times,
+        )} and its CPU/req ÷ off ` +
         `${withRange(pairedRatio(runs, aa, OFF, target, RATIO_COLUMNS[1]!.figure), times)}: differences of that size are noise.`
       : '';
   return (

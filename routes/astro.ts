@@ -1,7 +1,14 @@
 // The catch-all: every request that is not a static file or another route is Astro's.
 import type { FastifyPluginAsync } from 'fastify';
-import { queuedRenderingEnabled, rendererOf } from '../src/astro/astro-internals.ts';
 import {
+  countQueueNodes,
+  enableQueueNodeCounting,
+  queuedRenderingEnabled,
+  rendererOf,
+} from '../src/astro/astro-internals.ts';
+import {
+  type QueueNodesEvent,
+  queueNodesChannel,
   type RenderEvent,
   releaseWebRequest,
   renderChannel,
@@ -27,6 +34,7 @@ const METHODS = [...ALLOWED_METHODS];
 const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { build, policy }) => {
   const { app } = build;
   const queueEnabled = queuedRenderingEnabled(app);
+  const nodesCountable = queueEnabled && enableQueueNodeCounting(build.fetchState);
   const allowedDomains = app.getAllowedDomains?.() ?? [];
   const prerenderedErrorPageFetch = await createErrorPageFetch(build.clientDir);
 
@@ -47,6 +55,11 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
       request.astroRoute = route;
       const renderer = routeData ? rendererOf(routeData, queueEnabled) : 'recursive';
       const started = performance.now();
+      // Only while src/metrics/queue-nodes.ts listens: otherwise no per-request work at all.
+      const nodes =
+        nodesCountable && renderer === 'queue' && queueNodesChannel.hasSubscribers
+          ? countQueueNodes(webRequest)
+          : undefined;
       const locals = { requestId: request.id, ...request.astroLocals };
       const render = () =>
         policy.run(() =>
@@ -60,6 +73,8 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
         );
       // The request id follows the render's promises only where that is cheap (faults.ts).
       const response = await (requestContext ? requestContext.run(request.id, render) : render());
+      // A queue render builds and renders its whole queue before its Response exists.
+      if (nodes) queueNodesChannel.publish({ route, nodes: nodes.nodes } satisfies QueueNodesEvent);
       const published = renderChannel.hasSubscribers
         ? () =>
             renderChannel.publish({

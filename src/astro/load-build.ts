@@ -10,6 +10,8 @@ export interface LoadedBuild {
   clientDir: string;
   /** URL prefix of Astro's hashed, immutable assets, e.g. "/_astro/". */
   assetsPrefix: string;
+  /** The build's own copy of Astro's FetchState class (undefined in builds of older adapters). */
+  fetchState?: unknown;
 }
 
 export class BuildLoadError extends Error {
@@ -22,7 +24,7 @@ export class BuildLoadError extends Error {
  */
 export async function loadBuild(buildDir: string): Promise<LoadedBuild> {
   const entry = path.resolve(buildDir, 'server', 'entry.mjs');
-  let mod: { app?: AstroApp; options?: BuildOptions };
+  let mod: { app?: AstroApp; options?: BuildOptions; FetchState?: unknown };
   try {
     mod = await import(pathToFileURL(entry).href);
   } catch (err) {
@@ -42,6 +44,7 @@ export async function loadBuild(buildDir: string): Promise<LoadedBuild> {
     app: mod.app,
     clientDir: path.resolve(path.dirname(entry), mod.options.clientDir),
     assetsPrefix: `/${mod.options.assetsDir.replace(/^\/|\/$/g, '')}/`,
+    fetchState: mod.FetchState,
   };
 }
 

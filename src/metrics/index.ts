@@ -5,6 +5,7 @@ import { registerHttpMetrics } from './http.ts';
 import { registerOverloadMetrics } from './overload.ts';
 import { registerPoolMetrics } from './pool.ts';
 import { registerProcessMetrics } from './process.ts';
+import { registerQueueNodeMetrics } from './queue-nodes.ts';
 import { registerRenderMetrics } from './render.ts';
 
 export { startMetricsListener } from './listener.ts';
@@ -21,9 +22,11 @@ export function instrument(registry: Registry, { perProcess = {} }: { perProcess
     registerPoolMetrics(registry, policy, perProcess);
     registerProcessMetrics(registry, perProcess);
     const unsubscribeRender = registerRenderMetrics(registry);
+    const unsubscribeQueueNodes = registerQueueNodeMetrics(registry);
     const unsubscribeOverload = registerOverloadMetrics(registry, fastify);
     fastify.addHook('onClose', async () => {
       unsubscribeRender();
+      unsubscribeQueueNodes();
       unsubscribeOverload();
     });
   };
