@@ -73,11 +73,15 @@ describe('queue nodes per render, by route', () => {
     );
     const acquiredBefore = acquires(await scrape());
     const perRoute = 40;
-    // /probe's async components sleep, so its renders overlap the docs pages' renders.
+    // Each request waits 0-5 ms in the demo's middleware first, so renders interleave before Astro
+    // reads the pool (and /probe's async components make them overlap while rendering too).
     const statuses = await hammer(
       routes.length * perRoute,
       30,
-      (i) => `${origin.url}${routes[i % routes.length]}?token=t${i}`,
+      (i) =>
+        new Request(`${origin.url}${routes[i % routes.length]}?token=t${i}`, {
+          headers: { 'x-render-delay-ms': String(i % 6) },
+        }),
     );
     assert.deepEqual([...statuses], [[200, routes.length * perRoute]]);
     const text = await scrape();
