@@ -12,7 +12,7 @@ export { PROBE_TOKEN_COUNT };
 
 /**
  * The probe pages: MDX through the queue renderer (~70 nodes per render), its .astro twin
- * (recursive renderer), and a large MDX page (~2 900 queue nodes, most of them reused under a
+ * (recursive renderer), and a large MDX page (2 700 queue nodes, most of them reused under a
  * big shared pool).
  */
 export const PROBE_PATHS = ['/probe', '/probe-astro', '/probe-large'] as const;

@@ -55,7 +55,7 @@ describe('concurrency safety (short run)', { timeout: 300_000 }, () => {
 
   const runs = [
     ...POOL_POLICIES.map((policy) => ({ policy, env: {} as Record<string, string> })),
-    // A shared pool big enough that most of /probe-large's ~2 900 nodes per render are reused.
+    // A shared pool big enough that most of /probe-large's 2 700 nodes per render are reused.
     { policy: 'shared' as const, env: { POOL_SIZE: String(SHARED_BIG_POOL) } },
   ];
   for (const { policy, env } of runs) {
