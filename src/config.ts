@@ -3,6 +3,7 @@
 // Configuration table and .env.example name exactly these variables.
 import { envSchema } from 'env-schema';
 import { type Static, Type } from 'typebox';
+import { availableCpus, CGROUP_ROOT } from './cpu-quota.ts';
 import { ConfigError } from './errors.ts';
 
 export const POOL_POLICIES = ['off', 'per-request', 'shared'] as const;
@@ -21,7 +22,7 @@ export const configSchema = Type.Object({
   BUILD_DIR: text('dist'),
   LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
   POOL_POLICY: oneOf(POOL_POLICIES, 'off'),
-  POOL_SIZE: int(1000, { minimum: 1, maximum: 1_000_000 }),
+  POOL_SIZE: int(1000, { minimum: 0, maximum: 1_000_000 }),
   METRICS_ENABLED: Type.Boolean({ default: true }),
   METRICS_HOST: text('127.0.0.1'),
   METRICS_PORT: int(9464, { minimum: 0, maximum: 65535 }),
@@ -41,6 +42,7 @@ export const configSchema = Type.Object({
   MAX_RSS_BYTES: int(0, { minimum: 0 }),
   OVERLOAD_RETRY_AFTER_SECONDS: int(10, { minimum: 1, maximum: 3600 }),
   WORKERS: Type.String({ default: '1', pattern: '^(auto|[1-9][0-9]*)$' }),
+  STATIC_CACHE_CONTROL: Type.String({ default: 'public, max-age=60, must-revalidate', minLength: 1 }),
 });
 
 export type Config = Static<typeof configSchema>;
@@ -88,7 +90,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return config;
 }
 
-/** Number of worker processes WORKERS asks for on this machine. */
-export function workerCount(config: Config, cores: number): number {
-  return config.WORKERS === 'auto' ? cores : Number(config.WORKERS);
+/**
+ * Number of worker processes WORKERS asks for here. `auto`: one per CPU the process may use —
+ * `cores` (os.availableParallelism()) capped by the container's CPU limit (src/cpu-quota.ts).
+ */
+export function workerCount(config: Config, cores: number, cgroupRoot: string = CGROUP_ROOT): number {
+  return config.WORKERS === 'auto' ? availableCpus(cgroupRoot, cores) : Number(config.WORKERS);
 }

@@ -1,6 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { BuildOptions } from '../adapter/index.ts';
+import type { BuildOptions, StaticHeadersEntry } from '../adapter/index.ts';
 import { BuildLoadError } from '../errors.ts';
 import type { AstroApp } from './astro-internals.ts';
 
@@ -10,6 +11,14 @@ export interface LoadedBuild {
   clientDir: string;
   /** URL prefix of Astro's hashed, immutable assets, e.g. "/_astro/". */
   assetsPrefix: string;
+  /** The site's `base` ("/" when it has none). */
+  base: string;
+  trailingSlash: 'always' | 'never' | 'ignore';
+  buildFormat: 'directory' | 'file' | 'preserve';
+  /** Headers of prerendered pages (CSP, with the adapter's `staticHeaders`), by pathname without the base. */
+  staticHeaders: StaticHeadersEntry[];
+  /** The build's own copy of Astro's FetchState class (undefined in builds of older adapters). */
+  fetchState?: unknown;
 }
 
 /**
@@ -18,7 +27,7 @@ export interface LoadedBuild {
  */
 export async function loadBuild(buildDir: string): Promise<LoadedBuild> {
   const entry = path.resolve(buildDir, 'server', 'entry.mjs');
-  let mod: { app?: AstroApp; options?: BuildOptions };
+  let mod: { app?: AstroApp; options?: BuildOptions; FetchState?: unknown };
   try {
     mod = await import(pathToFileURL(entry).href);
   } catch (err) {
@@ -35,9 +44,29 @@ export async function loadBuild(buildDir: string): Promise<LoadedBuild> {
       'it does not export { app, options }: it was not built with the astro-fastify-origin adapter (adapter: origin() in astro.config)',
     );
   }
+  const { options } = mod;
+  let staticHeaders: StaticHeadersEntry[] = [];
+  if (options.staticHeadersFile) {
+    const file = path.resolve(path.dirname(entry), options.staticHeadersFile);
+    try {
+      staticHeaders = JSON.parse(await readFile(file, 'utf8')) as StaticHeadersEntry[];
+    } catch (err) {
+      throw new BuildLoadError(
+        entry,
+        `cannot read ${file}, the headers of its prerendered pages (the adapter's staticHeaders): ${(err as Error).message}. Rebuild the site`,
+        { cause: err },
+      );
+    }
+  }
   return {
     app: mod.app,
-    clientDir: path.resolve(path.dirname(entry), mod.options.clientDir),
-    assetsPrefix: `/${mod.options.assetsDir.replace(/^\/|\/$/g, '')}/`,
+    clientDir: path.resolve(path.dirname(entry), options.clientDir),
+    assetsPrefix: `/${options.assetsDir.replace(/^\/|\/$/g, '')}/`,
+    // Builds made before these options existed behave as they always did.
+    base: options.base ?? '/',
+    trailingSlash: options.trailingSlash ?? 'ignore',
+    buildFormat: options.buildFormat ?? 'directory',
+    staticHeaders,
+    fetchState: mod.FetchState,
   };
 }
