@@ -2,6 +2,7 @@
 // build then runs on a laptop (sessions on disk) and as replicas behind a load balancer (sessions
 // in Redis, REDIS_URL). Astro bundles this module into the server build (session.driver's
 // entrypoint) and calls its default export once, on the first request that touches a session.
+import type { EventEmitter } from 'node:events';
 import type { Driver } from 'unstorage';
 import fsLiteDriver from 'unstorage/drivers/fs-lite';
 import redisDriver from 'unstorage/drivers/redis';
@@ -23,7 +24,36 @@ export default function sessionDriver(options: SessionDriverOptions = {}, env = 
   if (url) {
     // A Redis that is down fails the request that reads the session (Astro answers 500) rather
     // than hanging it: ioredis would queue commands while it reconnects, for ever by default.
-    return redisDriver({ url, base: options.redisPrefix ?? DEFAULT_REDIS_PREFIX, maxRetriesPerRequest: 2 });
+    const driver = redisDriver({
+      url,
+      base: options.redisPrefix ?? DEFAULT_REDIS_PREFIX,
+      maxRetriesPerRequest: 2,
+      lazyConnect: true, // created here to listen for errors; connected by the first command
+    });
+    reportOutages(driver.getInstance?.() as EventEmitter | undefined, url);
+    return driver;
   }
   return fsLiteDriver({ base: options.base ?? '.astro/sessions' });
+}
+
+/**
+ * One line when Redis becomes unreachable and one when it is back. Without an 'error' listener
+ * ioredis prints a stack trace on every reconnect attempt, several a second.
+ */
+function reportOutages(client: EventEmitter | undefined, url: string): void {
+  if (!client) return;
+  const where = new URL(url);
+  if (where.password) where.password = '***';
+  let down = false;
+  client.on('error', (err: Error) => {
+    if (down) return;
+    down = true;
+    console.error(
+      `astro-fastify-origin: Redis at ${where} is unreachable (${err.message}); requests that use a session fail until it is back (check REDIS_URL and the server)`,
+    );
+  });
+  client.on('ready', () => {
+    if (down) console.error(`astro-fastify-origin: Redis at ${where} is reachable again`);
+    down = false;
+  });
 }
