@@ -10,6 +10,7 @@ import {
 } from '../src/astro/bridge.ts';
 import { createErrorPageFetch } from '../src/astro/error-pages.ts';
 import type { LoadedBuild } from '../src/astro/load-build.ts';
+import { createBackgroundTasks } from '../src/cache/background.ts';
 import { ALLOWED_METHODS } from '../src/plugins/hardening.ts';
 import { runInRequest } from '../src/request-context.ts';
 import { ROUTE_LABELS, setRouteLabel } from '../src/route-label.ts';
@@ -32,6 +33,10 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   fastify.addHook('onResponse', async (request) => releaseWebRequest(request));
+  // The origin cache revalidates in the background through waitUntil; shutdown lets it finish briefly.
+  const background = createBackgroundTasks();
+  const { waitUntil } = background;
+  fastify.addHook('onClose', async () => background.settle());
 
   fastify.route({
     method: METHODS,
@@ -53,6 +58,7 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
             clientAddress,
             locals,
             prerenderedErrorPageFetch,
+            waitUntil,
           }),
         );
       // The request id follows the render's promises only where that is cheap (request-context.ts).

@@ -4,6 +4,7 @@
 // workers share the public port through node:cluster (round-robin on Linux).
 import cluster, { type Worker } from 'node:cluster';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
+import { createPurgeFanOut } from './cache/purge.ts';
 import type { Config } from './config.ts';
 import { createClusterMetrics } from './metrics/cluster.ts';
 import { startMetricsListener } from './metrics/listener.ts';
@@ -46,6 +47,9 @@ export async function runPrimary(config: Config, count: number): Promise<void> {
     starting: slots.filter((s) => s.worker && !s.ready).length,
   }));
   cluster.on('message', (worker, message) => metrics.onMessage(worker, message));
+  // POST /cache/purge reaches every ready worker's cache before it answers.
+  const purges = createPurgeFanOut();
+  cluster.on('message', (worker, message) => purges.onMessage(worker, message));
 
   const fork = (slot: Slot) => {
     slot.restartTimer = undefined;
@@ -109,7 +113,15 @@ export async function runPrimary(config: Config, count: number): Promise<void> {
           contentType: metrics.registry.contentType,
           metrics: () => metrics.metrics(slots.flatMap((s) => (s.worker && s.ready ? [s.worker] : []))),
         },
-        { host: config.METRICS_HOST, port: config.METRICS_PORT, logger: log },
+        {
+          host: config.METRICS_HOST,
+          port: config.METRICS_PORT,
+          logger: log,
+          purge: {
+            token: config.CACHE_PURGE_TOKEN,
+            purge: purges.purger(() => slots.flatMap((s) => (s.worker && s.ready ? [s.worker] : []))),
+          },
+        },
       )
     : undefined;
 

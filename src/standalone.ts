@@ -3,6 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { buildApp } from './app.ts';
 import { loadBuild } from './astro/load-build.ts';
+import { answerPurgeRequests, localPurger } from './cache/purge.ts';
+import { configureOriginCache } from './cache/store.ts';
 import type { Config } from './config.ts';
 import { answerMetricsRequests } from './metrics/cluster.ts';
 import { createRegistry, startMetricsListener } from './metrics/index.ts';
@@ -43,6 +45,9 @@ export const IDLE_GRACE_MS = 1000;
 /** Loads the Astro build, builds the app and listens: one process serving one build. */
 export async function startOrigin(config: Config, { logger, workerSlot }: StartOptions = {}): Promise<RunningOrigin> {
   const build = await loadBuild(config.BUILD_DIR);
+  const cache = configureOriginCache({ maxBytes: config.CACHE_MAX_BYTES, debugHeader: config.CACHE_DEBUG_HEADER });
+  // A worker purges when its primary says so (the primary owns POST /cache/purge).
+  if (workerSlot !== undefined) answerPurgeRequests(cache);
   const registry = config.METRICS_ENABLED ? createRegistry() : undefined;
   const perProcess: Record<string, string> = workerSlot === undefined ? {} : { worker: workerSlot };
   const app = await buildApp({
@@ -74,6 +79,7 @@ export async function startOrigin(config: Config, { logger, workerSlot }: StartO
       host: config.METRICS_HOST,
       port: config.METRICS_PORT,
       logger: app.log,
+      purge: { token: config.CACHE_PURGE_TOKEN, purge: localPurger(cache) },
     });
   app.lifecycle.ready = true;
   app.log.info(

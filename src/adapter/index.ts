@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AstroAdapter, AstroIntegration } from 'astro';
+import type { AstroAdapter, AstroConfig, AstroIntegration } from 'astro';
+import { originCache } from '../cache/provider.ts';
 
 export const ADAPTER_NAME = 'astro-fastify-origin';
 const OPTIONS_MODULE_ID = 'virtual:astro-fastify-origin/options';
@@ -35,12 +36,22 @@ function getAdapter(): AstroAdapter {
   };
 }
 
+/**
+ * A site that turns on experimental.cache without naming a provider gets the origin cache
+ * (astro-fastify-origin/cache); a provider the site names is left alone.
+ */
+function defaultCacheProvider(config: AstroConfig, updateConfig: (c: Record<string, unknown>) => unknown): void {
+  const cache = config.experimental?.cache;
+  if (cache && !cache.provider) updateConfig({ experimental: { cache: { ...cache, provider: originCache() } } });
+}
+
 /** The Astro integration: `adapter: origin()` in astro.config. */
 export default function origin(): AstroIntegration {
   return {
     name: ADAPTER_NAME,
     hooks: {
       'astro:config:setup': ({ config, updateConfig }) => {
+        defaultCacheProvider(config, updateConfig);
         const options: BuildOptions = {
           clientDir: path.relative(fileURLToPath(config.build.server), fileURLToPath(config.build.client)),
           assetsDir: config.build.assets,
