@@ -33,6 +33,7 @@ export const ENTRY_FRACTION_OF_BUDGET = 8;
 /** A key whose response could not be stored skips coalescing this long (it would only queue). */
 export const PASS_TTL_MS = 10_000;
 const MAX_PASS_MARKERS = 10_000;
+const MAX_VARY_RECORDS = 10_000;
 /** Per-entry bookkeeping counted in the budget beside body, headers and key. */
 const ENTRY_OVERHEAD_BYTES = 256;
 const SWEEP_INTERVAL_MS = 30_000;
@@ -315,8 +316,13 @@ export class OriginCache {
     }
     const vary = varyHeaders(response);
     const key = vary ? primary + varySuffix(request, vary) : primary;
-    if (vary) this.varyByPrimary.set(primary, vary);
-    else this.varyByPrimary.delete(primary);
+    this.varyByPrimary.delete(primary);
+    if (vary) {
+      // Bounded: a forgotten Vary only costs a miss (varied entries are never stored under the bare key).
+      if (this.varyByPrimary.size >= MAX_VARY_RECORDS)
+        this.varyByPrimary.delete(this.varyByPrimary.keys().next().value!);
+      this.varyByPrimary.set(primary, vary);
+    }
     const headers: Array<[string, string]> = [];
     let headerBytes = 0;
     for (const [name, value] of response.headers) {
