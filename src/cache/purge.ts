@@ -33,7 +33,6 @@ const digest = (value: string) => createHash('sha256').update(value).digest();
 const bodySchema = {
   type: 'object',
   additionalProperties: false,
-  minProperties: 1,
   properties: {
     tags: { type: 'array', maxItems: 1000, items: { type: 'string', minLength: 1, maxLength: 1024 } },
     paths: { type: 'array', maxItems: 1000, items: { type: 'string', pattern: '^/', maxLength: 8192 } },
@@ -47,24 +46,36 @@ const bodySchema = {
 export function registerPurgeRoute(server: FastifyInstance, { token, purge }: { token: string; purge: Purger }): void {
   if (!token) return;
   const expected = digest(token);
-  server.post<{ Body: PurgeRequest }>(PURGE_PATH, { schema: { body: bodySchema } }, async (request, reply) => {
-    const given = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1];
-    if (!given || !timingSafeEqual(digest(given), expected)) {
-      reply.code(401).header('www-authenticate', 'Bearer realm="cache-purge"');
-      return { error: 'Unauthorized', message: 'send Authorization: Bearer <CACHE_PURGE_TOKEN>' };
-    }
-    const outcome = await purge(request.body);
-    request.log.info({ purge: request.body, ...outcome }, 'origin cache purged');
-    if (outcome.unconfirmed > 0) {
-      reply.code(503);
-      return {
-        error: 'Service Unavailable',
-        message: `${outcome.unconfirmed} worker(s) did not confirm the purge within ${WORKER_PURGE_TIMEOUT_MS} ms; retry it`,
-        ...outcome,
-      };
-    }
-    return outcome;
-  });
+  server.post<{ Body: PurgeRequest }>(
+    PURGE_PATH,
+    {
+      schema: { body: bodySchema },
+      // Before the body is read or checked: a caller without the token learns nothing more.
+      async onRequest(request, reply) {
+        const given = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1];
+        if (given && timingSafeEqual(digest(given), expected)) return;
+        reply.code(401).header('www-authenticate', 'Bearer realm="cache-purge"');
+        return reply.send({ error: 'Unauthorized', message: 'send Authorization: Bearer <CACHE_PURGE_TOKEN>' });
+      },
+    },
+    async (request, reply) => {
+      if (!request.body?.tags?.length && !request.body?.paths?.length) {
+        reply.code(400);
+        return { error: 'Bad Request', message: 'send {"tags": ["…"]} or {"paths": ["/…"]} (or both), not empty' };
+      }
+      const outcome = await purge(request.body);
+      request.log.info({ purge: request.body, ...outcome }, 'origin cache purged');
+      if (outcome.unconfirmed > 0) {
+        reply.code(503);
+        return {
+          error: 'Service Unavailable',
+          message: `${outcome.unconfirmed} worker(s) did not confirm the purge within ${WORKER_PURGE_TIMEOUT_MS} ms; retry it`,
+          ...outcome,
+        };
+      }
+      return outcome;
+    },
+  );
 }
 
 /** In a worker: carry out the primary's purges on this process's cache and confirm each. */
