@@ -242,7 +242,8 @@ function cachedRow(): Promise<CachedBenchResult> {
 /** --cached-only: the cached row alone, its own report. */
 async function cachedRowOnly(): Promise<never> {
   const result = await cachedRow();
-  const markdown = [`# ${result.markdown.replace(/^### /, '')} (${new Date().toISOString()})`, '', machineNote()].join(
+  const [title, ...rest] = result.markdown.split('\n');
+  const markdown = [`# ${title!.replace(/^### /, '')} (${new Date().toISOString()})`, ...rest, '', machineNote()].join(
     '\n',
   );
   console.log(`\n${markdown}\n`);

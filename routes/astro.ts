@@ -11,6 +11,7 @@ import {
 import { createErrorPageFetch } from '../src/astro/error-pages.ts';
 import type { LoadedBuild } from '../src/astro/load-build.ts';
 import { createBackgroundTasks } from '../src/cache/background.ts';
+import { sendFreshHit } from '../src/cache/fast-path.ts';
 import { ALLOWED_METHODS } from '../src/plugins/hardening.ts';
 import { runInRequest } from '../src/request-context.ts';
 import { ROUTE_LABELS, setRouteLabel } from '../src/route-label.ts';
@@ -47,6 +48,9 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
       const routeData = app.match(webRequest);
       const route = routeData?.route ?? ROUTE_LABELS.unmatched;
       setRouteLabel(request, route);
+      // The origin cache's fresh copy, if any, without running Astro (src/cache/fast-path.ts).
+      const hit = routeData && sendFreshHit(reply, webRequest);
+      if (hit) return hit;
       const renderer = routeData ? rendererOf(routeData, queueEnabled) : 'recursive';
       const started = performance.now();
       const locals = { requestId: request.id, ...request.astroLocals };

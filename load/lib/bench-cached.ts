@@ -5,7 +5,6 @@
 //   static    the same bytes as a file of the build's client dir, served by the same origin.
 // Goals (issue 12): cached ≥ 10× uncached req/s, and within 1.5× of the static file.
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type LoadResult, loadProblems, runLoad } from './cannon.ts';
 import { ROOT } from './paths.ts';
@@ -41,7 +40,8 @@ const STATIC_NAME = 'bench-cached-copy.html';
 export async function benchCached(o: CachedBenchOptions): Promise<CachedBenchResult> {
   // A copy of the build whose client dir also holds the page as a file: the static plugin
   // lists the client dir at start-up, so the file must be there before the origin starts.
-  const copy = mkdtempSync(path.join(tmpdir(), 'bench-cached-'));
+  // Inside the repository, so the build's imports still resolve from its node_modules.
+  const copy = mkdtempSync(path.join(ROOT, 'dist-bench-cached-'));
   cpSync(path.resolve(ROOT, o.buildDir), copy, { recursive: true });
   let uncached: Server | undefined;
   let cached: Server | undefined;

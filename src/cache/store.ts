@@ -73,6 +73,9 @@ export interface PurgeRequest {
   tags?: string[];
 }
 
+/** Set per response (age, cache-control, x-cache) or Astro's directives to us, which never leave the origin. */
+const NOT_STORED_HEADERS = new Set(['age', 'x-cache', 'cache-control', 'cdn-cache-control', 'cache-tag']);
+
 const trimSlash = (p: string) => (p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p);
 
 /** max-age and stale-while-revalidate from the CDN-Cache-Control Astro applied (our setHeaders). */
@@ -203,6 +206,29 @@ export class OriginCache {
     }
   }
 
+  /**
+   * A fresh copy for this request, counted as a hit, or undefined (stale, missing, not
+   * eligible: Astro's pipeline and the provider handle those). Lets the origin answer a hit
+   * without running Astro at all (src/cache/fast-path.ts); bodiless entries are left to Astro,
+   * which turns some of them into its error pages.
+   */
+  freshHit(request: Request): { entry: Entry; now: number } | undefined {
+    const method = request.method;
+    if (this.entries.size === 0 || (method !== 'GET' && method !== 'HEAD') || request.headers.has('authorization'))
+      return undefined;
+    const url = new URL(request.url);
+    const primary = `${method} ${url.host}${url.pathname}${url.search}`;
+    const vary = this.varyByPrimary.get(primary);
+    const key = vary ? primary + varySuffix(request, vary) : primary;
+    const entry = this.entries.get(key);
+    const now = Date.now();
+    if (!entry?.body || now - entry.storedAt > entry.maxAgeMs) return undefined;
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    this.publish({ type: 'request', result: 'hit' });
+    return { entry, now };
+  }
+
   /** The provider's onRequest. */
   async handle(context: CacheRequestContext, next: Next): Promise<Response> {
     const { request } = context;
@@ -326,7 +352,7 @@ export class OriginCache {
     const headers: Array<[string, string]> = [];
     let headerBytes = 0;
     for (const [name, value] of response.headers) {
-      if (name === 'age' || name === 'x-cache' || name === 'cache-control') continue;
+      if (NOT_STORED_HEADERS.has(name)) continue;
       headers.push([name, value]);
       headerBytes += name.length + value.length;
     }
