@@ -47,8 +47,9 @@ export async function runPrimary(config: Config, count: number): Promise<void> {
     starting: slots.filter((s) => s.worker && !s.ready).length,
   }));
   cluster.on('message', (worker, message) => metrics.onMessage(worker, message));
-  // POST /cache/purge reaches every ready worker's cache before it answers.
-  const purges = createPurgeFanOut();
+  // POST /cache/purge reaches every ready worker's cache before it answers; a purge made by the
+  // site's code in one worker is passed on to the others.
+  const purges = createPurgeFanOut(() => slots.flatMap((s) => (s.worker && s.ready ? [s.worker] : [])));
   cluster.on('message', (worker, message) => purges.onMessage(worker, message));
 
   const fork = (slot: Slot) => {
@@ -119,7 +120,7 @@ export async function runPrimary(config: Config, count: number): Promise<void> {
           logger: log,
           purge: {
             token: config.CACHE_PURGE_TOKEN,
-            purge: purges.purger(() => slots.flatMap((s) => (s.worker && s.ready ? [s.worker] : []))),
+            purge: purges.purge,
           },
         },
       )

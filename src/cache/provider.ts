@@ -3,8 +3,16 @@
 // it; the adapter does so by default. `originCache()` is the config helper, as Astro's own
 // memoryCache() is:
 //   experimental: { cache: { provider: originCache() } }
+import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
-import { type CacheRequestContext, type Next, type OriginCache, originCacheInstance } from './store.ts';
+import {
+  type CacheRequestContext,
+  type Next,
+  type OriginCache,
+  originCacheInstance,
+  PURGE_BROADCAST_MESSAGE,
+  type PurgeRequest,
+} from './store.ts';
 
 export {
   CACHE_RESULTS,
@@ -63,10 +71,13 @@ export function createOriginCacheProvider(cache: OriginCache = originCacheInstan
     },
     onRequest: (context, next) => cache.handle(context, next),
     async invalidate({ path, tags }) {
-      cache.invalidate({
+      const request: PurgeRequest = {
         paths: path === undefined ? [] : [path],
         tags: tags === undefined ? [] : Array.isArray(tags) ? tags : [tags],
-      });
+      };
+      cache.invalidate(request);
+      // Under WORKERS > 1 the primary passes it on to the other workers (src/cache/purge.ts).
+      if (cluster.isWorker && process.send) process.send({ type: PURGE_BROADCAST_MESSAGE, request });
     },
   };
 }

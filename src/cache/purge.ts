@@ -4,7 +4,7 @@
 import type { Worker } from 'node:cluster';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { type OriginCache, originCacheInstance, type PurgeRequest } from './store.ts';
+import { type OriginCache, originCacheInstance, PURGE_BROADCAST_MESSAGE, type PurgeRequest } from './store.ts';
 
 /** Primary → worker: purge these; worker → primary: done. */
 export const PURGE_REQUEST_MESSAGE = 'astro-fastify-origin:cache-purge';
@@ -88,13 +88,14 @@ export function answerPurgeRequests(cache: OriginCache = originCacheInstance()):
 }
 
 /**
- * The primary's side: `purger(workers)` sends a purge to each and resolves once all confirmed
- * (or the timeout passed); wire `onMessage` to cluster.on('message').
+ * The primary's side, over the ready `workers`: `purge` sends a purge to each and resolves once
+ * all confirmed (or the timeout passed); `onMessage` (wire it to cluster.on('message')) takes
+ * the confirmations, and passes a purge the site's code made in one worker to the others.
  */
-export function createPurgeFanOut(timeoutMs = WORKER_PURGE_TIMEOUT_MS): {
-  onMessage(worker: Worker, message: unknown): void;
-  purger(workers: () => Worker[]): Purger;
-} {
+export function createPurgeFanOut(
+  workers: () => Worker[],
+  timeoutMs = WORKER_PURGE_TIMEOUT_MS,
+): { onMessage(worker: Worker, message: unknown): void; purge: Purger } {
   let nextId = 0;
   const pending = new Map<number, (removed: number | undefined) => void>();
   const ask = (worker: Worker, request: PurgeRequest) =>
@@ -115,19 +116,21 @@ export function createPurgeFanOut(timeoutMs = WORKER_PURGE_TIMEOUT_MS): {
         if (err) done(worker.isDead() ? 0 : undefined);
       });
     });
+  const purgeAll = async (request: PurgeRequest, except?: Worker): Promise<PurgeOutcome> => {
+    const answers = await Promise.all(workers().flatMap((w) => (w === except ? [] : [ask(w, request)])));
+    return {
+      removed: answers.reduce<number>((sum, n) => sum + (n ?? 0), 0),
+      processes: answers.filter((n) => n !== undefined).length,
+      unconfirmed: answers.filter((n) => n === undefined).length,
+    };
+  };
   return {
-    onMessage(_worker, raw) {
-      const message = raw as { type?: string; id?: number; removed?: number } | undefined;
+    onMessage(worker, raw) {
+      const message = raw as { type?: string; id?: number; removed?: number; request?: PurgeRequest } | undefined;
       if (message?.type === PURGE_RESPONSE_MESSAGE && message.id !== undefined)
         pending.get(message.id)?.(message.removed ?? 0);
+      else if (message?.type === PURGE_BROADCAST_MESSAGE && message.request) void purgeAll(message.request, worker);
     },
-    purger: (workers) => async (request) => {
-      const answers = await Promise.all(workers().map((w) => ask(w, request)));
-      return {
-        removed: answers.reduce<number>((sum, n) => sum + (n ?? 0), 0),
-        processes: answers.filter((n) => n !== undefined).length,
-        unconfirmed: answers.filter((n) => n === undefined).length,
-      };
-    },
+    purge: (request) => purgeAll(request),
   };
 }

@@ -501,6 +501,9 @@ export class OriginCache {
   }
 }
 
+/** Worker → primary: the site purged this worker's cache; purge the other workers too. */
+export const PURGE_BROADCAST_MESSAGE = 'astro-fastify-origin:cache-purge-broadcast';
+
 const SLOT = Symbol.for('astro-fastify-origin.cache');
 type WithSlot = typeof globalThis & { [SLOT]?: OriginCache };
 

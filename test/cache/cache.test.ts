@@ -287,6 +287,10 @@ describe('origin cache under WORKERS=2: a purge reaches every worker before the 
   let origin: OriginProcess;
   before(async () => {
     origin = await spawnOrigin({ WORKERS: '2', CACHE_MAX_BYTES: String(8 * 1024 * 1024), CACHE_PURGE_TOKEN: TOKEN });
+    // /readyz answers as soon as one worker listens: wait for both.
+    await waitFor('two ready workers', 30_000, async () =>
+      (await metric(origin, /^origin_cluster_workers\{state="ready"\} (\S+)$/m)) === 2 ? true : undefined,
+    );
   });
   after(async () => {
     assert.equal(await origin.stop(), 0);
@@ -318,4 +322,21 @@ describe('origin cache under WORKERS=2: a purge reaches every worker before the 
       for (const [pid, r] of after) assert.ok(r[0]! > primed.get(pid)!.at(-1)!, `worker ${pid} rendered again`);
     });
   }
+
+  test("the site's own cache.invalidate() in one worker reaches the other", async () => {
+    const path = stamp('maxAge=300&tag=cluster-site');
+    const url = origin.url + path;
+    const primed = await bothWorkers(url);
+    const res = await fetch(`${origin.url}/cache/invalidate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', connection: 'close' },
+      body: JSON.stringify({ tags: ['cluster-site'] }),
+    });
+    assert.equal(res.status, 200);
+    // The worker that ran it purged at once; the other one within IPC latency.
+    await waitFor('both workers to render again', 5000, async () => {
+      const seen = await bothWorkers(url, 1);
+      return [...seen].every(([pid, r]) => r.at(-1)! > primed.get(pid)!.at(-1)!) ? true : undefined;
+    });
+  });
 });
