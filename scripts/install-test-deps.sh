@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # System packages the tests need, from Debian: Chromium (the browser test), Prometheus and
-# promtool (metrics, alert and dashboard checks), GNU time (max RSS in benchmarks).
+# promtool (metrics, alert and dashboard checks), GNU time (max RSS in benchmarks), kubectl
+# (`kubectl kustomize` renders deploy/kubernetes/; any kubectl already on PATH is kept: Debian
+# bookworm's kubernetes-client is 1.20, whose kustomize v2 is too old for the manifests, and
+# test/deploy/ says so when that is the one it finds).
 # Idempotent and quiet: installs only what is missing. Needs root (or sudo) the first time.
 set -euo pipefail
 declare -A wanted=([chromium]=/usr/bin/chromium [prometheus]=/usr/bin/promtool [time]=/usr/bin/time)
@@ -8,6 +11,7 @@ missing=()
 for pkg in "${!wanted[@]}"; do
   [ -x "${wanted[$pkg]}" ] || missing+=("$pkg")
 done
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""

@@ -3,6 +3,7 @@
 // Configuration table and .env.example name exactly these variables.
 import { envSchema } from 'env-schema';
 import { type Static, Type } from 'typebox';
+import { availableCpus, CGROUP_ROOT } from './cpu-quota.ts';
 import { ConfigError } from './errors.ts';
 
 export const POOL_POLICIES = ['off', 'per-request', 'shared'] as const;
@@ -91,7 +92,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return config;
 }
 
-/** Number of worker processes WORKERS asks for on this machine. */
-export function workerCount(config: Config, cores: number): number {
-  return config.WORKERS === 'auto' ? cores : Number(config.WORKERS);
+/**
+ * Number of worker processes WORKERS asks for here. `auto`: one per CPU the process may use —
+ * `cores` (os.availableParallelism()) capped by the container's CPU limit (src/cpu-quota.ts).
+ */
+export function workerCount(config: Config, cores: number, cgroupRoot: string = CGROUP_ROOT): number {
+  return config.WORKERS === 'auto' ? availableCpus(cgroupRoot, cores) : Number(config.WORKERS);
 }

@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, spawnOrigin as spawnProcess, statusOf } from '../../load/lib/spawn-origin.ts';
+import { freePort, spawnOrigin as spawnProcess } from '../../load/lib/spawn-origin.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { type RunningOrigin, startOrigin } from '../../src/standalone.ts';
 
@@ -59,14 +59,6 @@ export async function spawnOrigin(
     output: () => server.log(Number.POSITIVE_INFINITY),
     stop: (signal = 'SIGTERM') => server.stop(30_000, signal),
   };
-}
-
-/**
- * GET /readyz on a connection of its own, closed after the answer: polling leaves no idle
- * keep-alive connection behind (tests of MAX_CONNECTIONS and of shutdown count connections).
- */
-export async function isReady(url: string): Promise<boolean> {
-  return (await statusOf(`${url}/readyz`)) === 200;
 }
 
 /** The JSON (pino) lines of a spawned origin's output; other lines are skipped. */

@@ -171,10 +171,14 @@ describe('dashboards against a real Prometheus', { timeout: 240_000 }, () => {
       return (await get(`${siteUrl}/readyz`, 2000)) === 200 ? true : undefined;
     });
 
-    // The shipped scrape config, with the compose service address swapped for the test's.
+    // The shipped scrape config, with the compose service's DNS discovery swapped for the test's address.
     const config = readYaml(FILES.prometheusConfig);
     const job = config.scrape_configs.find((c: { job_name: string }) => c.job_name === JOB);
-    assert.deepEqual(job.static_configs[0].targets, ['origin:9464']);
+    assert.deepEqual(
+      job.dns_sd_configs.map((c: { names: string[]; port: number }) => [c.names, c.port]),
+      [[['origin'], 9464]],
+    );
+    delete job.dns_sd_configs;
     job.static_configs = [{ targets: [`127.0.0.1:${metricsPort}`] }];
     for (const other of config.scrape_configs) {
       if (other !== job) other.static_configs = [{ targets: [`127.0.0.1:${promPort}`] }];

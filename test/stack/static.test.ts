@@ -110,9 +110,10 @@ function imageVersion(image: string): number[] | undefined {
 }
 
 describe('docker-compose.yml', () => {
-  test('has the origin, Prometheus, Grafana and an optional load service', () => {
-    assert.deepEqual(Object.keys(services).sort(), ['grafana', 'load', 'origin', 'prometheus']);
+  test('has the origin, Prometheus, Grafana and optional load and Redis services', () => {
+    assert.deepEqual(Object.keys(services).sort(), ['grafana', 'load', 'origin', 'prometheus', 'redis']);
     assert.deepEqual(services.load.profiles, ['load'], 'load runs only with --profile load');
+    assert.deepEqual(services.redis.profiles, ['redis'], 'Redis runs only with --profile redis');
     for (const name of ['origin', 'prometheus', 'grafana'])
       assert.equal(services[name].profiles, undefined, `${name} starts by default`);
   });
@@ -175,7 +176,7 @@ describe('docker-compose.yml', () => {
   });
 
   test('every long-running service has a healthcheck; dependents wait for it', () => {
-    for (const name of ['prometheus', 'grafana']) {
+    for (const name of ['prometheus', 'grafana', 'redis']) {
       assert.ok(services[name].healthcheck?.test, `${name} has no healthcheck`);
     }
     // The origin's is the image's HEALTHCHECK (asserted below against the Dockerfile).
@@ -220,14 +221,20 @@ describe('docker-compose.yml', () => {
     const job = prometheusConfig.scrape_configs.find((c: { job_name: string }) => c.job_name === JOB);
     assert.ok(job, `scrape config has job "${JOB}" (the dashboards and alerts select job="${JOB}")`);
     assert.equal(job.metrics_path ?? '/metrics', '/metrics');
-    const targets: string[] = job.static_configs.flatMap((c: { targets: string[] }) => c.targets);
-    assert.deepEqual(
-      targets,
-      [`origin:${environment('origin').METRICS_PORT}`],
-      'target = service name origin : METRICS_PORT',
+    // Every replica of the origin service (--scale): DNS discovery of the service name, not one
+    // static address that resolves to a single container.
+    assert.equal(job.static_configs, undefined, 'a static target would scrape one replica only');
+    const discovered: Array<[string, number]> = job.dns_sd_configs.flatMap(
+      (c: { names: string[]; type: string; port: number }) => {
+        assert.equal(c.type, 'A', "Docker's DNS answers a service name with A records, one per container");
+        return c.names.map((name) => [name, c.port]);
+      },
     );
-    for (const target of targets)
-      assert.ok(services[target.split(':')[0] as string], `scrape target ${target} is no compose service`);
+    assert.deepEqual(
+      discovered,
+      [['origin', Number(environment('origin').METRICS_PORT)]],
+      'service name origin, port METRICS_PORT',
+    );
 
     // rule_files point inside the mounted rules directory, and it has rule files.
     for (const pattern of prometheusConfig.rule_files) {
@@ -269,6 +276,26 @@ describe('docker-compose.yml', () => {
     const env = environment('grafana');
     assert.equal(env.GF_AUTH_ANONYMOUS_ORG_ROLE, 'Viewer', 'anonymous users may only view');
     assert.ok(env.GF_SECURITY_ADMIN_PASSWORD, 'the admin password comes from .env');
+  });
+
+  test('the origin can be scaled: no fixed container name, a host port that may be a range', () => {
+    assert.equal(services.origin.container_name, undefined, 'a container name allows one replica only');
+    const [published] = services.origin.ports as string[];
+    // ORIGIN_PORT=4321-4323 gives each of three replicas its own host port.
+    assert.match(published as string, /:\$\{ORIGIN_PORT:-\d+\}:\d+$/, 'the host port comes from ORIGIN_PORT');
+    assert.match(interpolate(published as string, { ...envExample, ORIGIN_PORT: '4321-4323' }), /:4321-4323:4321$/);
+    assert.match(readFileSync(FILES.compose, 'utf8'), /--scale origin=\d/, 'the compose file shows how to scale');
+  });
+
+  test('Redis is optional, pinned, kept off the host, with its data in a named volume', () => {
+    assert.equal(services.redis.ports, undefined, 'Redis is reachable inside the compose network only');
+    assert.match(resolve(services.redis.image), /^redis:\d+\.\d+\.\d+/);
+    assert.ok(
+      services.redis.volumes.some(
+        (v: string) => v.endsWith(':/data') && Object.hasOwn(compose.volumes, v.split(':')[0]),
+      ),
+    );
+    assert.ok(!JSON.stringify(services.origin).includes('redis'), 'the origin starts without Redis');
   });
 
   test('the load service targets the origin service inside the network', () => {
