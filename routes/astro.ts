@@ -45,7 +45,11 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
     exposeHeadRoute: false,
     async handler(request, reply) {
       const { request: webRequest, clientAddress } = toWebRequest(request, allowedDomains);
-      const routeData = app.match(webRequest);
+      // As @astrojs/node: prerendered routes count too (config redirects, prerendered endpoints),
+      // except prerendered pages, which were files: a path that reaches here has no file, and
+      // Astro answers it with the 404 page.
+      const matched = app.match(webRequest, true);
+      const routeData = matched?.type === 'page' && matched.prerender ? undefined : matched;
       const route = routeData?.route ?? ROUTE_LABELS.unmatched;
       setRouteLabel(request, route);
       // The origin cache's fresh copy, if any, without running Astro (src/cache/fast-path.ts).

@@ -106,7 +106,12 @@ export async function buildApp({
     zlibOptions: { flush: zlib.Z_SYNC_FLUSH },
   });
   await fastify.register(healthRoutes);
-  await fastify.register(astroOrigin, { build, poolPolicy: config.POOL_POLICY, poolSize: config.POOL_SIZE });
+  await fastify.register(astroOrigin, {
+    build,
+    poolPolicy: config.POOL_POLICY,
+    poolSize: config.POOL_SIZE,
+    staticCacheControl: config.STATIC_CACHE_CONTROL,
+  });
   return fastify;
 }
 

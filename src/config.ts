@@ -42,6 +42,7 @@ export const configSchema = Type.Object({
   MAX_RSS_BYTES: int(0, { minimum: 0 }),
   OVERLOAD_RETRY_AFTER_SECONDS: int(10, { minimum: 1, maximum: 3600 }),
   WORKERS: Type.String({ default: '1', pattern: '^(auto|[1-9][0-9]*)$' }),
+  STATIC_CACHE_CONTROL: Type.String({ default: 'public, max-age=60, must-revalidate', minLength: 1 }),
   CACHE_MAX_BYTES: int(67_108_864, { minimum: 0 }),
   CACHE_DEBUG_HEADER: Type.Boolean({ default: false }),
   CACHE_PURGE_TOKEN: Type.String({ default: '' }),

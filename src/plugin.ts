@@ -25,6 +25,8 @@ export interface AstroOriginOptions {
   poolPolicy?: PoolPolicyName;
   /** Nodes a pool may keep ('shared': process-wide; 'per-request': per request). Default 1000. */
   poolSize?: number;
+  /** Cache-Control of public/ files and prerendered pages (hashed assets stay immutable). */
+  staticCacheControl?: string;
 }
 
 declare module 'fastify' {
@@ -52,6 +54,9 @@ function checkOptions(options: AstroOriginOptions): void {
   const size = options.poolSize;
   if (size !== undefined && !(Number.isInteger(size) && size >= 1 && size <= 1_000_000))
     throw new PluginOptionsError('`poolSize` must be an integer from 1 to 1000000');
+  const cache = options.staticCacheControl;
+  if (cache !== undefined && (typeof cache !== 'string' || cache === ''))
+    throw new PluginOptionsError('`staticCacheControl` must be a non-empty Cache-Control value');
 }
 
 const astroOriginPlugin: FastifyPluginAsync<AstroOriginOptions> = async (fastify, options) => {
@@ -68,10 +73,21 @@ const astroOriginPlugin: FastifyPluginAsync<AstroOriginOptions> = async (fastify
   fastify.decorateRequest('astroLocals', undefined);
   fastify.decorateRequest('renderFailed', false);
   decorateRouteLabel(fastify);
-  // Both encapsulated: the catch-all's content-type parsers and the static routes' label hook
-  // stay theirs, and the app's own routes win over the catch-all.
-  await fastify.register(staticFiles, { clientDir: build.clientDir, assetsPrefix: build.assetsPrefix });
-  await fastify.register(astroRoutes, { build });
+  // One encapsulated scope: the catch-all's content-type parsers and the static files' hook
+  // (which sits in front of the catch-all only) stay there, and the app's own routes win over
+  // the catch-all.
+  await fastify.register(async (scope) => {
+    await scope.register(staticFiles, {
+      clientDir: build.clientDir,
+      assetsPrefix: build.assetsPrefix,
+      base: build.base,
+      trailingSlash: build.trailingSlash,
+      buildFormat: build.buildFormat,
+      cacheControl: options.staticCacheControl,
+      staticHeaders: build.staticHeaders,
+    });
+    await scope.register(astroRoutes, { build });
+  });
 };
 
 /**

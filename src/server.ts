@@ -5,46 +5,30 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import closeWithGrace from 'close-with-grace';
-import { runPrimary, SHUTDOWN_MESSAGE, WORKER_READY_MESSAGE, WORKER_SLOT_ENV } from './cluster.ts';
+import { runPrimary } from './cluster/primary.ts';
+import { runWorker } from './cluster/worker.ts';
 import { type Config, loadConfig, workerCount } from './config.ts';
 import { isOperatorError } from './errors.ts';
 import { currentRequestId } from './request-context.ts';
-import { type RunningOrigin, startOrigin } from './standalone.ts';
+import { type RunningOrigin, type StartOptions, startOrigin } from './standalone.ts';
 
 async function main(): Promise<void> {
   const env = { ...process.env };
   if (process.argv[2]) env.BUILD_DIR = process.argv[2];
   const config = loadConfig(env);
   const workers = workerCount(config, availableParallelism());
-  if (cluster.isPrimary && workers > 1) {
-    await runPrimary(config, workers);
-    return;
-  }
-  // WORKERS=1: this process serves, no primary. WORKERS>1: this is one of the workers.
-  const workerSlot = cluster.isWorker ? (process.env[WORKER_SLOT_ENV] ?? String(cluster.worker?.id)) : undefined;
-  // A worker listens to the primary from the start: a shutdown asked for while it is still
-  // loading the build is carried out as soon as it can drain.
-  let stop: (() => void) | undefined;
-  let stopAsked = false;
-  const askStop = () => {
-    stopAsked = true;
-    stop?.();
-  };
-  if (workerSlot !== undefined) {
-    // The primary asks over IPC rather than with a signal: on Ctrl-C the terminal signals every
-    // process of the group too, and close-with-grace treats a second signal as "exit 1 now".
-    process.on('message', (message: { type?: string }) => {
-      if (message?.type === SHUTDOWN_MESSAGE) askStop();
-    });
-    // The primary is gone (killed): nobody will restart us or route to us; drain and exit.
-    process.once('disconnect', askStop);
-  }
-  const origin = await startOrigin(config, { workerSlot });
+  if (cluster.isPrimary && workers > 1) await runPrimary(config, workers);
+  // WORKERS>1: this is one of the workers, stopped by the primary (src/cluster/worker.ts).
+  else if (cluster.isWorker) await runWorker((options) => serve(config, options));
+  // WORKERS=1: this process serves, no primary.
+  else await serve(config);
+}
+
+/** Starts the origin, with signals and faults handled; drain() starts the graceful shutdown. */
+async function serve(config: Config, options?: StartOptions): Promise<{ origin: RunningOrigin; drain: () => void }> {
+  const origin = await startOrigin(config, options);
   const grace = handleFaultsAndSignals(origin, config);
-  if (workerSlot === undefined) return;
-  stop = () => void grace.close();
-  if (stopAsked) stop();
-  else process.send?.({ type: WORKER_READY_MESSAGE });
+  return { origin, drain: () => void grace.close() };
 }
 
 function handleFaultsAndSignals(origin: RunningOrigin, config: Config): ReturnType<typeof closeWithGrace> {

@@ -5,8 +5,8 @@ import { buildApp } from './app.ts';
 import { loadBuild } from './astro/load-build.ts';
 import { answerPurgeRequests, localPurger } from './cache/purge.ts';
 import { configureOriginCache } from './cache/store.ts';
+import { answerMetricsRequests } from './cluster/metrics.ts';
 import type { Config } from './config.ts';
-import { answerMetricsRequests } from './metrics/cluster.ts';
 import { createRegistry, startMetricsListener } from './metrics/index.ts';
 
 export interface RunningOrigin {
@@ -15,6 +15,13 @@ export interface RunningOrigin {
   url: string;
   /** e.g. http://127.0.0.1:9464/metrics; undefined when METRICS_ENABLED=false or in a cluster worker. */
   metricsUrl: string | undefined;
+  /**
+   * Closes the listening socket only: new connections are refused (or, in a cluster worker, no
+   * longer handed to this process), while the open connections carry on as usual, keep-alive
+   * included. close() does it too; a cluster primary calls this on every worker first, so that
+   * no worker tells clients to reconnect while another still takes new connections.
+   */
+  stopAccepting(): void;
   /**
    * Graceful shutdown: readiness turns 503, the listener closes (new connections are refused),
    * requests in flight finish and every response closes its connection, idle keep-alive
@@ -32,6 +39,8 @@ export interface StartOptions {
    * event-loop series carry worker="<slot>".
    */
   workerSlot?: string;
+  /** Aborted before the origin listens: close what was built and reject with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -43,11 +52,15 @@ export interface StartOptions {
 export const IDLE_GRACE_MS = 1000;
 
 /** Loads the Astro build, builds the app and listens: one process serving one build. */
-export async function startOrigin(config: Config, { logger, workerSlot }: StartOptions = {}): Promise<RunningOrigin> {
+export async function startOrigin(
+  config: Config,
+  { logger, workerSlot, signal }: StartOptions = {},
+): Promise<RunningOrigin> {
   const build = await loadBuild(config.BUILD_DIR);
   const cache = configureOriginCache({ maxBytes: config.CACHE_MAX_BYTES, debugHeader: config.CACHE_DEBUG_HEADER });
   // A worker purges when its primary says so (the primary owns POST /cache/purge).
   if (workerSlot !== undefined) answerPurgeRequests(cache);
+  signal?.throwIfAborted();
   const registry = config.METRICS_ENABLED ? createRegistry() : undefined;
   const perProcess: Record<string, string> = workerSlot === undefined ? {} : { worker: workerSlot };
   const app = await buildApp({
@@ -70,6 +83,11 @@ export async function startOrigin(config: Config, { logger, workerSlot }: StartO
         'connection refused: MAX_CONNECTIONS connections are open (raise it, or add workers or instances)',
       );
     });
+  }
+  if (signal?.aborted) {
+    // Told to stop while loading: never open the port (in a cluster it may be closed already).
+    await app.close();
+    signal.throwIfAborted();
   }
   await app.listen({ host: config.HOST, port: config.PORT });
   let metrics: Awaited<ReturnType<typeof startMetricsListener>> | undefined;
@@ -95,13 +113,21 @@ export async function startOrigin(config: Config, { logger, workerSlot }: StartO
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   const host = config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
   let closing: Promise<{ forced: boolean }> | undefined;
+  // Close the listening socket only: http.Server.close() would also drop the idle keep-alive
+  // connections right now. The callback runs once every connection has ended.
+  let allClosed: Promise<void> | undefined;
+  const stopAccepting = () =>
+    (allClosed ??= new Promise<void>((resolve) => NetServer.prototype.close.call(app.server, () => resolve())));
   return {
     app,
     url: `http://${host}:${port}`,
     metricsUrl: metrics?.url,
+    stopAccepting() {
+      void stopAccepting();
+    },
     close() {
       closing ??= (async () => {
-        const result = await drain(app, config.SHUTDOWN_TIMEOUT_MS);
+        const result = await drain(app, config.SHUTDOWN_TIMEOUT_MS, stopAccepting);
         await metrics?.server.close();
         return result;
       })();
@@ -111,13 +137,16 @@ export async function startOrigin(config: Config, { logger, workerSlot }: StartO
 }
 
 /** The shutdown sequence of RunningOrigin.close(). */
-async function drain(app: FastifyInstance, timeoutMs: number): Promise<{ forced: boolean }> {
+async function drain(
+  app: FastifyInstance,
+  timeoutMs: number,
+  stopAccepting: () => Promise<void>,
+): Promise<{ forced: boolean }> {
   const started = performance.now();
   const server = app.server;
   app.lifecycle.draining = true; // /readyz answers 503; every response gets Connection: close
-  // Close the listening socket only: http.Server.close() would also drop the idle keep-alive
-  // connections right now. The callback runs once every connection has ended.
-  const allClosed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+  // Resolves once every connection has ended.
+  const allClosed = stopAccepting();
   const deadline = sleep(timeoutMs, 'timeout' as const, { ref: false });
   await Promise.race([allClosed, sleep(Math.min(IDLE_GRACE_MS, timeoutMs / 4), undefined, { ref: false })]);
   // From now on, close connections as soon as they are idle: those still busy finish their

@@ -1,11 +1,26 @@
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AstroAdapter, AstroConfig, AstroIntegration } from 'astro';
+import { sessionDrivers } from 'astro/config';
 import { originCache } from '../cache/provider.ts';
 
 export const ADAPTER_NAME = 'astro-fastify-origin';
 const OPTIONS_MODULE_ID = 'virtual:astro-fastify-origin/options';
 const RESOLVED_OPTIONS_MODULE_ID = `\0${OPTIONS_MODULE_ID}`;
+/** Per-route headers of prerendered pages, written beside entry.mjs when `staticHeaders` is on. */
+export const STATIC_HEADERS_FILE = 'static-headers.json';
+/** Astro's image endpoint that reads local source images from the client dir (no HTTP self-request). */
+export const NODE_IMAGE_ENDPOINT = 'astro/assets/endpoint/node';
+
+export interface OriginAdapterOptions {
+  /**
+   * Send Astro's per-page headers of prerendered pages (the Content-Security-Policy of
+   * `security.csp`) as HTTP headers instead of `<meta>` tags, as `@astrojs/node`'s option of
+   * the same name does. Off by default, as there.
+   */
+  staticHeaders?: boolean;
+}
 
 /** What the build hands to the origin server, beside the App itself. */
 export interface BuildOptions {
@@ -13,6 +28,18 @@ export interface BuildOptions {
   clientDir: string;
   /** Astro's assets prefix inside the client dir (hashed, immutable files). */
   assetsDir: string;
+  /** The site's `base`, as Astro's manifest has it ("/", "/app", "/app/"). */
+  base?: string;
+  trailingSlash?: AstroConfig['trailingSlash'];
+  buildFormat?: AstroConfig['build']['format'];
+  /** STATIC_HEADERS_FILE when the build wrote one (relative to the server entry's directory). */
+  staticHeadersFile?: string;
+}
+
+/** One prerendered page's headers, keyed by its pathname without the base ("/", "/about"). */
+export interface StaticHeadersEntry {
+  pathname: string;
+  headers: Array<{ key: string; value: string }>;
 }
 
 // Published as compiled JS (lib/adapter/*.js); in this repo it runs from src/ as .ts.
@@ -20,12 +47,12 @@ const serverEntrypoint = fileURLToPath(
   new URL(import.meta.url.endsWith('.ts') ? './server-entry.ts' : './server-entry.js', import.meta.url),
 );
 
-function getAdapter(): AstroAdapter {
+function getAdapter(staticHeaders: boolean): AstroAdapter {
   return {
     name: ADAPTER_NAME,
     entrypointResolution: 'auto',
     serverEntrypoint,
-    adapterFeatures: { buildOutput: 'server' },
+    adapterFeatures: { buildOutput: 'server', staticHeaders },
     supportedAstroFeatures: {
       hybridOutput: 'stable',
       staticOutput: 'stable',
@@ -45,18 +72,44 @@ function defaultCacheProvider(config: AstroConfig, updateConfig: (c: Record<stri
   if (cache && !cache.provider) updateConfig({ experimental: { cache: { ...cache, provider: originCache() } } });
 }
 
-/** The Astro integration: `adapter: origin()` in astro.config. */
-export default function origin(): AstroIntegration {
+/**
+ * The Astro integration: `adapter: origin()` in astro.config. Like `@astrojs/node` 10.1.4 it
+ * answers config redirects at runtime (`build.redirects: false`), serves `/_image` from disk
+ * (`astro/assets/endpoint/node`) and, unless the site configures a session driver, stores
+ * sessions on disk under Astro's cache dir. The site's own `image.endpoint` and `session.driver`
+ * win.
+ */
+export default function origin(adapterOptions: OriginAdapterOptions = {}): AstroIntegration {
+  const staticHeaders = adapterOptions.staticHeaders ?? false;
+  // Filled in astro:config:done, once every integration has had its say; the virtual module is
+  // loaded later, during the build.
+  const options: BuildOptions = { clientDir: '.', assetsDir: '_astro' };
+  let finalConfig: AstroConfig | undefined;
+  let routeToHeaders: Map<string, { headers: Headers }> | undefined;
   return {
     name: ADAPTER_NAME,
     hooks: {
-      'astro:config:setup': ({ config, updateConfig }) => {
+      'astro:config:setup': ({ config, updateConfig, logger, command }) => {
         defaultCacheProvider(config, updateConfig);
-        const options: BuildOptions = {
-          clientDir: path.relative(fileURLToPath(config.build.server), fileURLToPath(config.build.client)),
-          assetsDir: config.build.assets,
-        };
+        let session = config.session;
+        if (!session?.driver) {
+          logger.info('Enabling sessions with filesystem storage (set session.driver to share them between hosts)');
+          session = {
+            ...session,
+            driver: sessionDrivers.fsLite({ base: fileURLToPath(new URL('sessions', config.cacheDir)) }),
+          };
+        }
         updateConfig({
+          build: { redirects: false },
+          image: {
+            endpoint: {
+              route: config.image.endpoint.route ?? '_image',
+              entrypoint:
+                config.image.endpoint.entrypoint ??
+                (command === 'dev' ? 'astro/assets/endpoint/dev' : NODE_IMAGE_ENDPOINT),
+            },
+          },
+          session,
           vite: {
             plugins: [
               {
@@ -69,8 +122,30 @@ export default function origin(): AstroIntegration {
           },
         });
       },
-      'astro:config:done': ({ setAdapter }) => {
-        setAdapter(getAdapter());
+      'astro:config:done': ({ config, setAdapter }) => {
+        finalConfig = config;
+        Object.assign(options, {
+          clientDir: path.relative(fileURLToPath(config.build.server), fileURLToPath(config.build.client)),
+          assetsDir: config.build.assets,
+          base: config.base,
+          trailingSlash: config.trailingSlash,
+          buildFormat: config.build.format,
+          staticHeadersFile: staticHeaders && config.security.csp ? STATIC_HEADERS_FILE : undefined,
+        } satisfies BuildOptions);
+        setAdapter(getAdapter(staticHeaders));
+      },
+      'astro:build:generated': (params) => {
+        routeToHeaders = params.routeToHeaders;
+      },
+      'astro:build:done': async () => {
+        if (!finalConfig || !options.staticHeadersFile) return;
+        // Astro leaves the CSP out of prerendered pages when the adapter says it sends it.
+        const entries: StaticHeadersEntry[] = [];
+        for (const [pathname, { headers }] of routeToHeaders ?? []) {
+          const csp = headers.get('content-security-policy');
+          if (csp) entries.push({ pathname, headers: [{ key: 'Content-Security-Policy', value: csp }] });
+        }
+        await writeFile(new URL(options.staticHeadersFile, finalConfig.build.server), JSON.stringify(entries));
       },
     },
   };

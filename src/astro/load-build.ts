@@ -1,6 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { BuildOptions } from '../adapter/index.ts';
+import type { BuildOptions, StaticHeadersEntry } from '../adapter/index.ts';
 import { BuildLoadError } from '../errors.ts';
 import type { AstroApp } from './astro-internals.ts';
 
@@ -10,6 +11,12 @@ export interface LoadedBuild {
   clientDir: string;
   /** URL prefix of Astro's hashed, immutable assets, e.g. "/_astro/". */
   assetsPrefix: string;
+  /** The site's `base` ("/" when it has none). */
+  base: string;
+  trailingSlash: 'always' | 'never' | 'ignore';
+  buildFormat: 'directory' | 'file' | 'preserve';
+  /** Headers of prerendered pages (CSP, with the adapter's `staticHeaders`), by pathname without the base. */
+  staticHeaders: StaticHeadersEntry[];
 }
 
 /**
@@ -35,9 +42,28 @@ export async function loadBuild(buildDir: string): Promise<LoadedBuild> {
       'it does not export { app, options }: it was not built with the astro-fastify-origin adapter (adapter: origin() in astro.config)',
     );
   }
+  const { options } = mod;
+  let staticHeaders: StaticHeadersEntry[] = [];
+  if (options.staticHeadersFile) {
+    const file = path.resolve(path.dirname(entry), options.staticHeadersFile);
+    try {
+      staticHeaders = JSON.parse(await readFile(file, 'utf8')) as StaticHeadersEntry[];
+    } catch (err) {
+      throw new BuildLoadError(
+        entry,
+        `cannot read ${file}, the headers of its prerendered pages (the adapter's staticHeaders): ${(err as Error).message}. Rebuild the site`,
+        { cause: err },
+      );
+    }
+  }
   return {
     app: mod.app,
-    clientDir: path.resolve(path.dirname(entry), mod.options.clientDir),
-    assetsPrefix: `/${mod.options.assetsDir.replace(/^\/|\/$/g, '')}/`,
+    clientDir: path.resolve(path.dirname(entry), options.clientDir),
+    assetsPrefix: `/${options.assetsDir.replace(/^\/|\/$/g, '')}/`,
+    // Builds made before these options existed behave as they always did.
+    base: options.base ?? '/',
+    trailingSlash: options.trailingSlash ?? 'ignore',
+    buildFormat: options.buildFormat ?? 'directory',
+    staticHeaders,
   };
 }

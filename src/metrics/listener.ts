@@ -36,7 +36,11 @@ export async function startMetricsListener(
   });
   if (purge) registerPurgeRoute(server, purge);
   await server.listen({ host, port });
+  // The address actually bound: the port the system picked for METRICS_PORT=0, brackets for IPv6.
   const address = server.server.address();
-  const bound = typeof address === 'object' && address ? address.port : port;
-  return { server, url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}/metrics` };
+  const bound = typeof address === 'object' && address ? address : { address: host, port };
+  return {
+    server,
+    url: `http://${bound.address.includes(':') ? `[${bound.address}]` : bound.address}:${bound.port}/metrics`,
+  };
 }

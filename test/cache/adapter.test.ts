@@ -12,8 +12,11 @@ type Setup = NonNullable<AstroIntegration['hooks']['astro:config:setup']>;
 
 function setup(experimental: Record<string, unknown>): Array<Record<string, unknown>> {
   const updates: Array<Record<string, unknown>> = [];
+  // The parts of a resolved Astro config the adapter's hook reads.
   const config = {
     experimental,
+    cacheDir: new URL('file:///site/node_modules/.astro/'),
+    image: { endpoint: {} },
     build: {
       server: new URL('file:///site/dist/server/'),
       client: new URL('file:///site/dist/client/'),
@@ -23,6 +26,8 @@ function setup(experimental: Record<string, unknown>): Array<Record<string, unkn
   const hook = origin().hooks['astro:config:setup'] as Setup;
   void hook({
     config,
+    command: 'build',
+    logger: { info() {}, warn() {} },
     updateConfig: (c: Record<string, unknown>) => updates.push(c),
   } as unknown as Parameters<Setup>[0]);
   return updates.filter((u) => 'experimental' in u);

@@ -88,6 +88,8 @@ test('path traversal never reaches the filesystem outside the client dir', async
     '/..;/..;/etc/passwd',
     '/server/entry.mjs',
     '/_astro/../server/entry.mjs',
+    '/.well-known/%2e%2e/%2e%2e/server/entry.mjs',
+    '/.well-known/..%2f..%2fserver/entry.mjs',
   ];
   for (const attempt of attempts) {
     const { status, body } = await rawGet(attempt);
@@ -95,4 +97,17 @@ test('path traversal never reaches the filesystem outside the client dir', async
     assert.doesNotMatch(body, /root:x:0:0|createApp|export \{/, `${attempt} leaked a file`);
   }
   assert.equal((await fetch(origin.url + asset)).status, 200);
+});
+
+test('STATIC_CACHE_CONTROL sets Cache-Control of unhashed files; hashed ones stay immutable', async () => {
+  const custom = await startTestOrigin({ STATIC_CACHE_CONTROL: 'public, max-age=300, stale-while-revalidate=60' });
+  try {
+    const page = await fetch(`${custom.url}/about/`);
+    assert.equal(page.status, 200);
+    assert.equal(page.headers.get('cache-control'), 'public, max-age=300, stale-while-revalidate=60');
+    const hashed = await fetch(custom.url + asset);
+    assert.equal(hashed.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+  } finally {
+    await custom.close();
+  }
 });

@@ -4,23 +4,21 @@
 // each metric's aggregator; series that must not be summed carry a `worker` label.
 import type { Worker } from 'node:cluster';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
+import { isMessage, MESSAGE } from './messages.ts';
 
 /** What registry.getMetricsAsJSON() gives (prom-client does not export the type; `type` is a string at run time). */
 type MetricsJSON = Array<{ name: string; type: string; aggregator?: string; values: unknown[] }>;
-
-const REQUEST = 'astro-fastify-origin:metrics-request';
-const RESPONSE = 'astro-fastify-origin:metrics-response';
 
 /** How long the primary waits for a worker's metrics before leaving it out of a scrape. */
 export const WORKER_SCRAPE_TIMEOUT_MS = 2000;
 
 /** In a worker: answer the primary's metrics requests with this registry. */
 export function answerMetricsRequests(registry: Registry): void {
-  process.on('message', (message: { type?: string; id?: number }) => {
-    if (message?.type !== REQUEST) return;
+  process.on('message', (message: unknown) => {
+    if (!isMessage(message, MESSAGE.metricsRequest)) return;
     registry.getMetricsAsJSON().then(
-      (metrics) => process.send?.({ type: RESPONSE, id: message.id, metrics }),
-      (err: Error) => process.send?.({ type: RESPONSE, id: message.id, error: err.message }),
+      (metrics) => process.send?.({ type: MESSAGE.metricsResponse, id: message.id, metrics }),
+      (err: Error) => process.send?.({ type: MESSAGE.metricsResponse, id: message.id, error: err.message }),
     );
   });
 }
@@ -93,7 +91,7 @@ export function createClusterMetrics(workerStates: () => { ready: number; starti
       pending.set(id, done);
       worker.once('exit', gone);
       // A closed IPC channel (the worker is exiting) is reported to the callback, not thrown.
-      worker.send({ type: REQUEST, id }, (err: Error | null) => {
+      worker.send({ type: MESSAGE.metricsRequest, id }, (err: Error | null) => {
         if (err) done(undefined);
       });
     });
@@ -101,11 +99,11 @@ export function createClusterMetrics(workerStates: () => { ready: number; starti
   return {
     registry,
     restarts,
-    onMessage(worker, raw) {
-      const message = raw as { type?: string; id?: number; metrics?: MetricsJSON } | undefined;
-      if (message?.type !== RESPONSE || message.id === undefined) return;
-      if (message.metrics) lastSeen.set(worker.id, message.metrics);
-      pending.get(message.id)?.(message.metrics);
+    onMessage(worker, message) {
+      if (!isMessage(message, MESSAGE.metricsResponse) || message.id === undefined) return;
+      const metrics = message.metrics as MetricsJSON | undefined;
+      if (metrics) lastSeen.set(worker.id, metrics);
+      pending.get(message.id)?.(metrics);
     },
     async metrics(workers) {
       const answers = await Promise.all([...workers].map(async (worker) => ({ worker, metrics: await ask(worker) })));
