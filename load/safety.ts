@@ -10,12 +10,13 @@ import { runCacheHammer, runCacheSafety } from './lib/cache-run.ts';
 import { list, readOptions } from './lib/options.ts';
 import { PROBE_TOKEN_COUNT } from './lib/probe.ts';
 import { machineNote, writeReport } from './lib/report-file.ts';
-import { runProbe, runSafety, type SafetyResult, safetyTable } from './lib/safety-run.ts';
+import { runProbe, runSafety, type SafetyResult, SHARED_BIG_POOL, safetyTable } from './lib/safety-run.ts';
 
 const opts = readOptions(
   'npm run load',
   {
     policies: POOL_POLICIES.join(','),
+    sharedBigPool: SHARED_BIG_POOL,
     connections: 200,
     amount: 20_000,
     duration: 0,
@@ -25,6 +26,8 @@ const opts = readOptions(
   },
   {
     policies: 'pool policies to run, comma-separated (each in an origin of its own)',
+    sharedBigPool:
+      'with shared among the policies, one more shared run with this POOL_SIZE, big enough to reuse most nodes (0: none)',
     connections: 'concurrent connections',
     amount: 'requests per policy (0: use --duration)',
     duration: 'seconds per policy when --amount is 0',
@@ -41,7 +44,7 @@ const buildDir = target ? undefined : await buildDirFor('origin', opts.build);
 
 console.log(
   `Concurrency safety: ${target ?? policies.join(', ')}; ${opts.connections} connections; ` +
-    `${opts.amount ? `${opts.amount} requests` : `${opts.duration} s`} per policy; /probe and /probe-astro alternating, ` +
+    `${opts.amount ? `${opts.amount} requests` : `${opts.duration} s`} per policy; /probe, /probe-astro and /probe-large in turn, ` +
     `token in query / header / both; each response must show its token ${PROBE_TOKEN_COUNT}× and no other.`,
 );
 const results: SafetyResult[] = [];
@@ -56,17 +59,21 @@ if (target) {
   );
   for (const problem of result.problems) console.log(`  ${problem}`);
 }
-for (const policy of policies) {
+const runs = policies.map((policy) => ({ policy, env: {} as Record<string, string> }));
+if (policies.includes('shared') && opts.sharedBigPool > 0)
+  runs.push({ policy: 'shared', env: { POOL_SIZE: String(opts.sharedBigPool) } });
+for (const { policy, env } of runs) {
   const result = await runSafety({
     policy,
     connections: opts.connections,
     amount: opts.amount,
     duration: opts.duration,
     buildDir,
+    env,
   });
   results.push(result);
   console.log(
-    `${policy}: ${result.problems.length === 0 ? 'PASS' : 'FAIL'} — ${result.counts.verified} responses checked`,
+    `${result.policy}: ${result.problems.length === 0 ? 'PASS' : 'FAIL'} — ${result.counts.verified} responses checked`,
   );
   for (const problem of result.problems) console.log(`  ${problem}`);
 }

@@ -1,7 +1,14 @@
 // The catch-all: every request that is not a static file or another route is Astro's.
 import type { FastifyPluginAsync } from 'fastify';
-import { queuedRenderingEnabled, rendererOf } from '../src/astro/astro-internals.ts';
 import {
+  countQueueNodes,
+  enableQueueNodeCounting,
+  queuedRenderingEnabled,
+  rendererOf,
+} from '../src/astro/astro-internals.ts';
+import {
+  type QueueNodesEvent,
+  queueNodesChannel,
   type RenderEvent,
   releaseWebRequest,
   renderChannel,
@@ -26,6 +33,7 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
   const { app } = build;
   const policy = fastify.poolPolicy;
   const queueEnabled = queuedRenderingEnabled(app);
+  const nodesCountable = queueEnabled && enableQueueNodeCounting(build.fetchState);
   const allowedDomains = app.getAllowedDomains?.() ?? [];
   const prerenderedErrorPageFetch = await createErrorPageFetch(build.clientDir);
 
@@ -57,6 +65,11 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
       if (hit) return hit;
       const renderer = routeData ? rendererOf(routeData, queueEnabled) : 'recursive';
       const started = performance.now();
+      // Only while src/metrics/queue-nodes.ts listens: otherwise no per-request work at all.
+      const nodes =
+        nodesCountable && renderer === 'queue' && queueNodesChannel.hasSubscribers
+          ? countQueueNodes(webRequest)
+          : undefined;
       const locals = { requestId: request.id, ...request.astroLocals };
       const render = () =>
         policy.run(() =>
@@ -71,6 +84,8 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
         );
       // The request id follows the render's promises only where that is cheap (request-context.ts).
       const response = await runInRequest(request.id, render);
+      // A queue render builds and renders its whole queue before its Response exists.
+      if (nodes) queueNodesChannel.publish({ route, nodes: nodes.nodes } satisfies QueueNodesEvent);
       const published = renderChannel.hasSubscribers
         ? () =>
             renderChannel.publish({

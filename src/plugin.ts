@@ -52,8 +52,8 @@ function checkOptions(options: AstroOriginOptions): void {
   if (options.poolPolicy !== undefined && !POOL_POLICIES.includes(options.poolPolicy))
     throw new PluginOptionsError(`\`poolPolicy\` must be one of ${POOL_POLICIES.join(', ')}`);
   const size = options.poolSize;
-  if (size !== undefined && !(Number.isInteger(size) && size >= 1 && size <= 1_000_000))
-    throw new PluginOptionsError('`poolSize` must be an integer from 1 to 1000000');
+  if (size !== undefined && !(Number.isInteger(size) && size >= 0 && size <= 1_000_000))
+    throw new PluginOptionsError('`poolSize` must be an integer from 0 to 1000000');
   const cache = options.staticCacheControl;
   if (cache !== undefined && (typeof cache !== 'string' || cache === ''))
     throw new PluginOptionsError('`staticCacheControl` must be a non-empty Cache-Control value');

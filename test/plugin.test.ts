@@ -58,7 +58,7 @@ test('bad options are refused when the plugin is registered, with what to do', a
   const cases: Array<[Record<string, unknown>, RegExp]> = [
     [{}, /exactly one of `buildDir`/],
     [{ buildDir: 'dist', poolPolicy: 'sometimes' }, /`poolPolicy` must be one of off, per-request, shared/],
-    [{ buildDir: 'dist', poolSize: 0 }, /`poolSize` must be an integer/],
+    [{ buildDir: 'dist', poolSize: -1 }, /`poolSize` must be an integer from 0/],
     [{ buildDir: '/nonexistent' }, /Cannot load the Astro build at \/nonexistent\/server\/entry\.mjs/],
   ];
   for (const [options, message] of cases) {

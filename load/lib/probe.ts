@@ -10,8 +10,12 @@ import { PROBE_TOKEN_COUNT } from '../../demo/components/probe.ts';
 
 export { PROBE_TOKEN_COUNT };
 
-/** The probe pages: MDX through the queue renderer, and its .astro twin (recursive renderer). */
-export const PROBE_PATHS = ['/probe', '/probe-astro'] as const;
+/**
+ * The probe pages: MDX through the queue renderer (~70 nodes per render), its .astro twin
+ * (recursive renderer), and a large MDX page (2 700 queue nodes, most of them reused under a
+ * big shared pool).
+ */
+export const PROBE_PATHS = ['/probe', '/probe-astro', '/probe-large'] as const;
 
 /** How a request carries its token: query string, x-probe-token header, or both. */
 export const TRANSPORTS = ['query', 'header', 'both'] as const;

@@ -4,8 +4,9 @@
 import type { PoolPolicyName } from '../../src/config.ts';
 import { type LoadResult, loadProblems, runLoad } from './cannon.ts';
 import { type ProbeCounts, ProbeLedger } from './probe.ts';
+import { snapshot } from './scrape.ts';
 import { spawnOrigin } from './spawn-origin.ts';
-import { fixed, int, markdownTable } from './stats.ts';
+import { fixed, int, markdownTable, percent } from './stats.ts';
 
 export interface ProbeRunOptions {
   url: string;
@@ -29,6 +30,9 @@ export async function runProbe(o: ProbeRunOptions): Promise<ProbeRunResult> {
   const load = await runLoad({
     url: o.url,
     connections: o.connections,
+    // Isolation, not latency, is under test: on a busy shared machine a render queued behind 200
+    // connections can take longer than autocannon's 10 s default, and a timeout still fails the run.
+    timeout: 30,
     amount: o.amount || undefined,
     duration: o.duration,
     requests: ledger.requests(),
@@ -63,18 +67,25 @@ export interface SafetyOptions {
 }
 
 export interface SafetyResult extends ProbeRunResult {
-  /** The pool policy of the origin spawned for the run, or the URL of the origin probed. */
+  /** The pool policy of the origin spawned for the run (with its POOL_SIZE when set), or the URL probed. */
   policy: PoolPolicyName | string;
+  /** Share of queue-node acquires served from the pool during the run (NaN when unknown). */
+  hitRatio?: number;
+  /** Nodes the pool kept, at the end of the run. */
+  poolAvailable?: number;
 }
 
 /** Spawns the origin with POOL_POLICY=policy, runs the probe load, stops the origin. */
-export async function runSafety(o: SafetyOptions): Promise<SafetyResult & { policy: PoolPolicyName }> {
+export async function runSafety(o: SafetyOptions): Promise<SafetyResult> {
+  const size = o.env?.POOL_SIZE;
+  const label = size === undefined ? o.policy : `${o.policy} (POOL_SIZE=${size})`;
   const origin = await spawnOrigin({
-    name: `safety-${o.policy}`,
+    name: `safety-${o.policy}${size === undefined ? '' : `-${size}`}`,
     buildDir: o.buildDir,
     env: { POOL_POLICY: o.policy, ...o.env },
   });
   try {
+    const before = await snapshot(origin.metricsUrl!);
     const result = await runProbe({
       url: origin.url,
       connections: o.connections,
@@ -83,7 +94,15 @@ export async function runSafety(o: SafetyOptions): Promise<SafetyResult & { poli
     });
     if (origin.child.exitCode !== null)
       result.problems.push(`the origin exited during the run (${origin.child.exitCode}); log ${origin.logFile}`);
-    return { policy: o.policy, ...result };
+    const after = await snapshot(origin.metricsUrl!);
+    const reused = after.poolReused - before.poolReused;
+    const all = reused + after.poolNew - before.poolNew;
+    return {
+      policy: label,
+      ...result,
+      hitRatio: all > 0 ? reused / all : Number.NaN,
+      poolAvailable: after.poolAvailable,
+    };
   } finally {
     const code = await origin.stop();
     if (code !== 0 && code !== null) console.error(`origin (${o.policy}) exited with ${code}; log ${origin.logFile}`);
@@ -99,6 +118,8 @@ export function safetyTable(results: readonly SafetyResult[], connections: numbe
       'requests checked',
       '/probe (MDX, queue)',
       '/probe-astro (recursive)',
+      '/probe-large (MDX, 2 700 nodes)',
+      'pool hit ratio',
       'violations',
       'errors',
       'timeouts',
@@ -113,6 +134,8 @@ export function safetyTable(results: readonly SafetyResult[], connections: numbe
       int(r.counts.verified),
       int(r.counts.byPath['/probe'] ?? 0),
       int(r.counts.byPath['/probe-astro'] ?? 0),
+      int(r.counts.byPath['/probe-large'] ?? 0),
+      r.hitRatio === undefined ? 'n/a' : percent(r.hitRatio, 1),
       int(r.counts.violating),
       int(r.load.errors - r.load.timeouts),
       int(r.load.timeouts),
@@ -123,3 +146,9 @@ export function safetyTable(results: readonly SafetyResult[], connections: numbe
     ]),
   );
 }
+
+/**
+ * POOL_SIZE of the extra shared run: enough for every node of the renders that overlap under
+ * the probe's 200 connections (/probe-large alone is 2 700 per render).
+ */
+export const SHARED_BIG_POOL = 100_000;

@@ -52,6 +52,8 @@ export interface Snapshot {
   voluntaryCs: number;
   involuntaryCs: number;
   cpuSeconds: number;
+  cpuUserSeconds: number;
+  cpuSystemSeconds: number;
   poolReused: number;
   poolNew: number;
   poolAvailable: number;
@@ -71,6 +73,8 @@ export function toSnapshot(samples: readonly Sample[], at = Date.now()): Snapsho
     voluntaryCs: pick(samples, 'process_context_switches_total', { type: 'voluntary' }),
     involuntaryCs: pick(samples, 'process_context_switches_total', { type: 'involuntary' }),
     cpuSeconds: pick(samples, 'process_cpu_seconds_total'),
+    cpuUserSeconds: pick(samples, 'process_cpu_user_seconds_total'),
+    cpuSystemSeconds: pick(samples, 'process_cpu_system_seconds_total'),
     poolReused: pick(samples, 'astro_queue_pool_acquires_total', { source: 'reused' }),
     poolNew: pick(samples, 'astro_queue_pool_acquires_total', { source: 'new' }),
     poolAvailable: pick(samples, 'astro_queue_pool_available_nodes'),
@@ -92,6 +96,8 @@ export interface Delta
     | 'voluntaryCs'
     | 'involuntaryCs'
     | 'cpuSeconds'
+    | 'cpuUserSeconds'
+    | 'cpuSystemSeconds'
     | 'poolReused'
     | 'poolNew'
     | 'httpRequests'
@@ -112,6 +118,8 @@ export function delta(before: Snapshot, after: Snapshot): Delta {
     voluntaryCs: d('voluntaryCs'),
     involuntaryCs: d('involuntaryCs'),
     cpuSeconds: d('cpuSeconds'),
+    cpuUserSeconds: d('cpuUserSeconds'),
+    cpuSystemSeconds: d('cpuSystemSeconds'),
     poolReused: reused,
     poolNew: fresh,
     poolHitRatio: reused + fresh > 0 ? reused / (reused + fresh) : NaN,

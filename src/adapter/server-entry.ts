@@ -11,3 +11,6 @@ setGetEnv((key) => process.env[key]);
 // Streaming on: .astro pages flush as they render; the queue renderer (MDX) returns whole bodies anyway.
 export const app = createApp({ streaming: true });
 export const options: import('./index.ts').BuildOptions = buildOptions;
+// The class each render runs in, as bundled into this build: the origin wraps it to count each
+// render's queue nodes (enableQueueNodeCounting in src/astro/astro-internals.ts).
+export { FetchState } from 'astro/fetch';

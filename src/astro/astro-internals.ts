@@ -86,3 +86,73 @@ export function setAstroLogDestination(app: AstroApp, destination: { write(event
   (app as unknown as { logger: { setDestination(d: typeof destination): void } }).logger.setDestination(destination);
   return true;
 }
+
+/** The queue nodes one render acquired (see countQueueNodes). */
+export interface QueueNodeCount {
+  nodes: number;
+}
+
+type QueueNodeType = 'text' | 'html-string' | 'component' | 'instruction';
+interface QueuePool {
+  acquire(type: QueueNodeType, content?: string): unknown;
+  release(node: unknown): void;
+}
+interface RenderResult {
+  _experimentalQueuedRendering?: { pool?: QueuePool };
+}
+interface FetchStateLike {
+  request: Request;
+  createResult(...args: unknown[]): Promise<RenderResult>;
+}
+
+const counts = new WeakMap<Request, QueueNodeCount>();
+const patched = new WeakSet<object>();
+
+/**
+ * Counts the queue nodes of each render whose Request was passed to countQueueNodes(), exactly,
+ * however many renders interleave. Astro reads the pool (pipeline.nodePool) once per page render,
+ * in FetchState#createResult, after several awaits: the pool's getter cannot tell which request
+ * asks. The render's FetchState can: it holds the Request. So its createResult is wrapped, and
+ * hands a counted render a thin counting front of the policy's pool. Renders nobody counts take
+ * the original path (one WeakMap lookup). `fetchState` is the build's own FetchState class (the
+ * adapter's server entry exports it; Astro bundles its own copy into every build). Returns false
+ * when this build or Astro version has none, so the count is unavailable rather than wrong.
+ */
+export function enableQueueNodeCounting(fetchState: unknown): boolean {
+  let proto: object | null = typeof fetchState === 'function' ? (fetchState.prototype as object) : null;
+  while (proto && !Object.hasOwn(proto, 'createResult')) proto = Object.getPrototypeOf(proto);
+  const owner = proto as (FetchStateLike & object) | null;
+  if (!owner || typeof owner.createResult !== 'function') return false;
+  if (patched.has(owner)) return true;
+  const original = owner.createResult;
+  owner.createResult = function (this: FetchStateLike, ...args: unknown[]) {
+    const count = counts.get(this.request);
+    if (!count) return original.apply(this, args);
+    return original.apply(this, args).then((result) => {
+      const queued = result._experimentalQueuedRendering;
+      if (queued?.pool) queued.pool = countingPool(queued.pool, count);
+      return result;
+    });
+  };
+  patched.add(owner);
+  return true;
+}
+
+/** Starts counting the queue nodes of the render of `request` (call before app.render()). */
+export function countQueueNodes(request: Request): QueueNodeCount {
+  const count = { nodes: 0 };
+  counts.set(request, count);
+  return count;
+}
+
+function countingPool(pool: QueuePool, count: QueueNodeCount): QueuePool {
+  return {
+    acquire(type, content) {
+      count.nodes++;
+      return pool.acquire(type, content);
+    },
+    release(node) {
+      pool.release(node);
+    },
+  };
+}

@@ -14,6 +14,14 @@ export interface RenderEvent {
 }
 export const renderChannel = diagnostics.channel('astro-fastify-origin:render');
 
+export interface QueueNodesEvent {
+  route: string;
+  /** Queue nodes the render acquired from the pool policy's pool. */
+  nodes: number;
+}
+/** One message per queue render, once its body is complete; only while someone subscribes. */
+export const queueNodesChannel = diagnostics.channel('astro-fastify-origin:queue-nodes');
+
 export interface WebRequest {
   request: Request;
   clientAddress: string | undefined;

@@ -17,6 +17,8 @@ export interface LoadedBuild {
   buildFormat: 'directory' | 'file' | 'preserve';
   /** Headers of prerendered pages (CSP, with the adapter's `staticHeaders`), by pathname without the base. */
   staticHeaders: StaticHeadersEntry[];
+  /** The build's own copy of Astro's FetchState class (undefined in builds of older adapters). */
+  fetchState?: unknown;
 }
 
 /**
@@ -25,7 +27,7 @@ export interface LoadedBuild {
  */
 export async function loadBuild(buildDir: string): Promise<LoadedBuild> {
   const entry = path.resolve(buildDir, 'server', 'entry.mjs');
-  let mod: { app?: AstroApp; options?: BuildOptions };
+  let mod: { app?: AstroApp; options?: BuildOptions; FetchState?: unknown };
   try {
     mod = await import(pathToFileURL(entry).href);
   } catch (err) {
@@ -65,5 +67,6 @@ export async function loadBuild(buildDir: string): Promise<LoadedBuild> {
     trailingSlash: options.trailingSlash ?? 'ignore',
     buildFormat: options.buildFormat ?? 'directory',
     staticHeaders,
+    fetchState: mod.FetchState,
   };
 }

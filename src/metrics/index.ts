@@ -9,6 +9,7 @@ import { registerHttpMetrics } from './http.ts';
 import { registerOverloadMetrics } from './overload.ts';
 import { registerPoolMetrics } from './pool.ts';
 import { registerProcessMetrics } from './process.ts';
+import { registerQueueNodeMetrics } from './queue-nodes.ts';
 import { registerRenderMetrics } from './render.ts';
 
 export { startMetricsListener } from './listener.ts';
@@ -30,6 +31,7 @@ const originMetricsPlugin: FastifyPluginAsync<OriginMetricsOptions> = async (fas
   registerHttpMetrics(registry, fastify);
   registerProcessMetrics(registry, perProcess);
   const unsubscribeRender = registerRenderMetrics(registry);
+  const unsubscribeQueueNodes = registerQueueNodeMetrics(registry);
   const unsubscribeOverload = registerOverloadMetrics(registry, fastify);
   const unsubscribeCache = registerCacheMetrics(registry);
   // The pool policy is the origin plugin's, registered after this one (so these HTTP hooks
@@ -39,13 +41,14 @@ const originMetricsPlugin: FastifyPluginAsync<OriginMetricsOptions> = async (fas
   });
   fastify.addHook('onClose', async () => {
     unsubscribeRender();
+    unsubscribeQueueNodes();
     unsubscribeOverload();
     unsubscribeCache();
   });
 };
 
 /**
- * HTTP, render, pool, overload and process metrics on `registry`. Register it before the
+ * HTTP, render, queue-node, pool, overload and process metrics on `registry`. Register it before the
  * origin plugin, so its hooks see every route.
  */
 export const originMetrics = fp(originMetricsPlugin, { name: 'astro-origin-metrics', fastify: '5.x' });

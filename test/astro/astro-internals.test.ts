@@ -3,7 +3,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  countQueueNodes,
   createNodePool,
+  enableQueueNodeCounting,
   queuedRenderingEnabled,
   rendererOf,
   setNodePoolSource,
@@ -11,7 +13,7 @@ import {
 import { loadBuild } from '../../src/astro/load-build.ts';
 import { DEMO_BUILD } from '../helpers/origin.ts';
 
-const { app } = await loadBuild(DEMO_BUILD);
+const { app, fetchState } = await loadBuild(DEMO_BUILD);
 
 test('App.pipeline has nodePool and createNodePool(size, stats)', () => {
   const pipeline = (app as unknown as { pipeline: Record<string, unknown> }).pipeline;
@@ -50,4 +52,24 @@ test('renders read the pool from pipeline.nodePool: an MDX page acquires nodes, 
   const astro = await render('/probe-astro?token=x');
   assert.equal(astro.renderer, 'recursive');
   assert.equal(astro.acquired, 0, '.astro page took the recursive path');
+});
+
+test("the build exports Astro's FetchState, whose createResult hands each render the pool: counted per render", async () => {
+  assert.equal(typeof fetchState, 'function', "the server entry exports the build's FetchState");
+  assert.equal(enableQueueNodeCounting(fetchState), true, 'FetchState (or a base class) has createResult');
+  assert.equal(enableQueueNodeCounting(fetchState), true, 'idempotent');
+  assert.equal(enableQueueNodeCounting(undefined), false, 'an older build: unavailable, not wrong');
+  const pool = createNodePool(app, 0);
+  setNodePoolSource(app, () => pool);
+  const request = new Request('http://127.0.0.1/probe?token=x');
+  const count = countQueueNodes(request);
+  const before = pool.getStats().acquireNew;
+  const response = await app.render(request, { routeData: app.match(request) });
+  await response.text();
+  assert.ok(count.nodes > 20, `the render's own count (${count.nodes})`);
+  assert.equal(
+    count.nodes,
+    pool.getStats().acquireNew - before,
+    "every acquire of this render, and only this render's",
+  );
 });

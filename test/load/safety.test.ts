@@ -7,13 +7,13 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { before, describe, test } from 'node:test';
 import { ensureBuild } from '../../load/lib/build.ts';
-import { PROBE_TOKEN_COUNT } from '../../load/lib/probe.ts';
-import { runProbe, runSafety } from '../../load/lib/safety-run.ts';
+import { PROBE_PATHS, PROBE_TOKEN_COUNT } from '../../load/lib/probe.ts';
+import { runProbe, runSafety, SHARED_BIG_POOL } from '../../load/lib/safety-run.ts';
 import { POOL_POLICIES } from '../../src/config.ts';
 import { run, startTestOrigin } from '../helpers/origin.ts';
 
 const CONNECTIONS = 200;
-const REQUESTS_PER_POLICY = 2400;
+const REQUESTS_PER_POLICY = 2400; // a multiple of the probe pages' count
 
 /** A server with the classic bug: per-request state in a module-level variable. */
 async function leakyServer() {
@@ -35,7 +35,7 @@ async function leakyServer() {
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) };
 }
 
-describe('concurrency safety (short run)', { timeout: 120_000 }, () => {
+describe('concurrency safety (short run)', { timeout: 300_000 }, () => {
   before(async () => {
     await ensureBuild('demo');
   });
@@ -53,15 +53,22 @@ describe('concurrency safety (short run)', { timeout: 120_000 }, () => {
     }
   });
 
-  for (const policy of POOL_POLICIES) {
-    test(`POOL_POLICY=${policy}: ${REQUESTS_PER_POLICY} requests over ${CONNECTIONS} connections, each sees only its own token`, async () => {
-      const result = await runSafety({ policy, connections: CONNECTIONS, amount: REQUESTS_PER_POLICY });
+  const runs = [
+    ...POOL_POLICIES.map((policy) => ({ policy, env: {} as Record<string, string> })),
+    // A shared pool big enough that most of /probe-large's 2 700 nodes per render are reused.
+    { policy: 'shared' as const, env: { POOL_SIZE: String(SHARED_BIG_POOL) } },
+  ];
+  for (const { policy, env } of runs) {
+    const name = env.POOL_SIZE ? `${policy}, POOL_SIZE=${env.POOL_SIZE}` : policy;
+    test(`POOL_POLICY=${name}: ${REQUESTS_PER_POLICY} requests over ${CONNECTIONS} connections, each sees only its own token`, async () => {
+      const result = await runSafety({ policy, connections: CONNECTIONS, amount: REQUESTS_PER_POLICY, env });
       assert.deepEqual(result.problems, []);
       assert.equal(result.counts.verified, REQUESTS_PER_POLICY);
       assert.equal(result.counts.violating, 0);
-      // Both probe pages (queue renderer and recursive renderer) were exercised.
-      assert.equal(result.counts.byPath['/probe'], REQUESTS_PER_POLICY / 2);
-      assert.equal(result.counts.byPath['/probe-astro'], REQUESTS_PER_POLICY / 2);
+      // Every probe page was exercised: queue renderer (small and large) and recursive renderer.
+      for (const path of PROBE_PATHS)
+        assert.equal(result.counts.byPath[path], REQUESTS_PER_POLICY / PROBE_PATHS.length);
+      if (env.POOL_SIZE) assert.ok(result.hitRatio! > 0.5, `most nodes must be reused, hit ratio ${result.hitRatio}`);
     });
   }
 });
