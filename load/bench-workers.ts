@@ -30,8 +30,8 @@ const MANY = `WORKERS=${opts.workers}`;
 const result = await compareOrigins({
   ...opts,
   variants: [
-    { name: ONE, env: { WORKERS: '1', POOL_POLICY: opts.policy } },
-    { name: MANY, env: { WORKERS: String(opts.workers), POOL_POLICY: opts.policy } },
+    { name: ONE, env: { WORKERS: '1', POOL_POLICY: opts.policy }, measureCpu: false },
+    { name: MANY, env: { WORKERS: String(opts.workers), POOL_POLICY: opts.policy }, measureCpu: false },
   ],
   async check(servers) {
     // Workers may still be forking when the first one answers /readyz.

@@ -12,12 +12,12 @@ import { astroOrigin } from './plugin.ts';
 import { clientErrorHandler, createFrameworkErrors, hardening } from './plugins/hardening.ts';
 import { lifecycle } from './plugins/lifecycle.ts';
 import { overload } from './plugins/overload.ts';
-import { OneLinePerRequest } from './request-log.ts';
+import { logDestination, OneLinePerRequest } from './request-log.ts';
 
 export interface AppOptions {
   config: Config;
   build: LoadedBuild;
-  /** Fastify logger options; defaults to pino at config.LOG_LEVEL. */
+  /** Fastify logger options; defaults to pino at config.LOG_LEVEL, to stdout in batches (logDestination()). */
   logger?: FastifyServerOptions['logger'];
   /** Metrics on this registry (off when undefined). */
   metrics?: OriginMetricsOptions;
@@ -78,7 +78,10 @@ export async function buildApp({
   metrics,
   requestIdPrefix,
 }: AppOptions): Promise<FastifyInstance> {
-  const fastify = Fastify({ ...serverOptions(config, requestIdPrefix), logger: logger ?? { level: config.LOG_LEVEL } });
+  const fastify = Fastify({
+    ...serverOptions(config, requestIdPrefix),
+    logger: logger ?? { level: config.LOG_LEVEL, stream: logDestination() },
+  });
   await fastify.register(lifecycle);
   // Metrics first: their hooks must see every route, the origin's included.
   if (metrics) await fastify.register(originMetrics, metrics);

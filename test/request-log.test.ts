@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { logLines, spawnOrigin } from './helpers/origin.ts';
+import { waitFor } from './helpers/wait.ts';
 
 test('one JSON log line per request, with request id, route pattern and duration', async () => {
   const origin = await spawnOrigin({ LOG_LEVEL: 'info' });
@@ -21,4 +22,17 @@ test('one JSON log line per request, with request id, route pattern and duration
   assert.equal(typeof line!.durationMs, 'number');
   assert.ok(lines.some((l) => l.route === '(unmatched)' && l.statusCode === 404));
   assert.ok(!lines.some((l) => l.msg === 'incoming request'), 'no second line per request');
+});
+
+test('request lines are written in batches, yet reach stdout promptly when traffic is light', async () => {
+  const origin = await spawnOrigin({ LOG_LEVEL: 'info' });
+  try {
+    await fetch(`${origin.url}/probe?token=prompt`, { headers: { 'x-request-id': 'log-prompt-1' } });
+    // One short line is far below the batch size: only the periodic flush can write it.
+    await waitFor('the request line on stdout', 2000, () =>
+      logLines(origin.output()).some((l) => l.reqId === 'log-prompt-1'),
+    );
+  } finally {
+    assert.equal(await origin.stop(), 0);
+  }
 });

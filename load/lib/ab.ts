@@ -3,12 +3,21 @@
 // same connections and duration (or request count) for all. Returns every run.
 import type autocannon from 'autocannon';
 import { type LoadResult, loadProblems, runLoad } from './cannon.ts';
+import { cpuSeconds } from './procfs.ts';
 import { fixed, int, type Spread, spread } from './stats.ts';
 
 export interface Variant {
   name: string;
   /** Base URL, e.g. http://127.0.0.1:4321 */
   url: string;
+  /**
+   * The server's process id: each measured run then records the server's CPU time per
+   * response (user + system from /proc, every thread) as extra.cpuUsPerRequest. Steadier than
+   * req/s when the load generator competes with the server for the cores.
+   */
+  pid?: number;
+  /** Targets this variant does not serve (left out of its runs). */
+  skip?(target: Target): boolean;
   /** Called right before each measured run of this variant (e.g. start sampling). */
   before?(target: Target): Promise<void> | void;
   /** Called right after; returns extra figures to keep with the run (e.g. page faults). */
@@ -62,6 +71,7 @@ export async function alternate(o: AlternateOptions): Promise<{ runs: Run[]; pro
     if (o.warmup <= 0) break;
     log(`warm-up ${variant.name}: ${o.warmup} s over ${o.targets.length} target(s)`);
     for (const target of o.targets) {
+      if (variant.skip?.(target)) continue;
       const load = await runLoad({
         url: variant.url,
         connections: o.connections,
@@ -76,8 +86,10 @@ export async function alternate(o: AlternateOptions): Promise<{ runs: Run[]; pro
     const order = [...o.variants.slice(shift), ...o.variants.slice(0, shift)];
     for (const target of o.targets) {
       for (const variant of order) {
+        if (variant.skip?.(target)) continue;
         await sleep(o.pauseMs ?? 500);
         await variant.before?.(target);
+        const cpuBefore = variant.pid ? cpuSeconds(variant.pid) : NaN;
         const load = await runLoad({
           url: variant.url,
           connections: o.connections,
@@ -85,12 +97,15 @@ export async function alternate(o: AlternateOptions): Promise<{ runs: Run[]; pro
           amount: o.amount || undefined,
           requests: requestsFor(target, variant),
         });
+        const cpu = variant.pid ? cpuSeconds(variant.pid) - cpuBefore : NaN;
         const extra = (await variant.after?.(target, load)) ?? {};
+        if (variant.pid) extra.cpuUsPerRequest = (cpu * 1e6) / load.responses;
         runs.push({ round, variant: variant.name, target: target.name, load, extra });
         for (const p of loadProblems(load)) problems.push(`round ${round} ${variant.name} ${target.name}: ${p}`);
         log(
           `round ${round}/${o.rounds} ${target.name.padEnd(12)} ${variant.name.padEnd(16)} ${int(load.rps).padStart(7)} req/s  ` +
-            `p50 ${fixed(load.p50, 1)} ms  p99 ${fixed(load.p99, 1)} ms  (${int(load.responses)} responses)`,
+            `p50 ${fixed(load.p50, 1)} ms  p99 ${fixed(load.p99, 1)} ms  (${int(load.responses)} responses)` +
+            (extra.cpuUsPerRequest === undefined ? '' : `  ${int(extra.cpuUsPerRequest)} µs CPU/request`),
         );
       }
     }

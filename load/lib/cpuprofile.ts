@@ -14,6 +14,16 @@ interface Profile {
   timeDeltas: number[];
 }
 
+export interface SummaryOptions {
+  /** Functions listed (by self time). */
+  top?: number;
+  /**
+   * Leave out the first `skipMs` of the profile: start-up (module loading, compiling) and
+   * warm-up, so the summary is of the steady state under load.
+   */
+  skipMs?: number;
+}
+
 /** Where a frame belongs: a package, Node core, the site build, our src/, or V8 itself. */
 export function areaOf(url: string, functionName: string): string {
   if (!url) return functionName.startsWith('(') ? functionName : '(native: V8 builtins, libuv writes, JSON)';
@@ -39,11 +49,18 @@ export interface ProfileSummary {
   functions: Array<{ name: string; where: string; area: string; ms: number; share: number }>;
 }
 
-export function summarizeProfile(file: string, top = 15): ProfileSummary {
+export function summarizeProfile(file: string, options: number | SummaryOptions = {}): ProfileSummary {
+  const { top = 15, skipMs = 0 } = typeof options === 'number' ? { top: options } : options;
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
-  for (const [i, id] of profile.samples.entries()) self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  let elapsedUs = 0;
+  for (const [i, id] of profile.samples.entries()) {
+    const delta = profile.timeDeltas[i] ?? 0;
+    elapsedUs += delta;
+    if (elapsedUs < skipMs * 1000) continue;
+    self.set(id, (self.get(id) ?? 0) + delta);
+  }
   const areas = new Map<string, number>();
   const functions = new Map<string, { name: string; where: string; area: string; ms: number }>();
   let total = 0;

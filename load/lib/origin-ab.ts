@@ -1,7 +1,7 @@
 // A/B benchmark of our origin against itself with one setting changed (metrics on/off,
 // WORKERS=1/2): one origin process per variant, all alive at once, the same targets and load
 // for each, alternating. Used by bench-metrics.ts and bench-workers.ts.
-import { alternate, pairedRatio, spreadOf, type Target, type Variant } from './ab.ts';
+import { alternate, pairedRatio, type Run, spreadOf, type Target, type Variant } from './ab.ts';
 import { buildDirFor } from './build.ts';
 import { machineNote, writeReport } from './report-file.ts';
 import { benchTargets } from './site.ts';
@@ -10,6 +10,13 @@ import { fixed, markdownTable, times, withRange } from './stats.ts';
 
 export interface OriginVariant {
   name: string;
+  /**
+   * Record CPU time per request (default true). Off for WORKERS > 1: /proc of the primary
+   * does not count its workers.
+   */
+  measureCpu?: boolean;
+  /** The variant its ratios are to (default: the first). */
+  baseline?: string;
   env: Record<string, string>;
   /** Runs while this variant is being measured (e.g. a /metrics scraper); returns its stop. */
   during?(server: Server): () => void;
@@ -48,6 +55,7 @@ export async function compareOrigins(o: CompareOptions): Promise<CompareResult> 
       return {
         name: v.name,
         url: server.url,
+        pid: v.measureCpu === false ? undefined : server.child.pid,
         before: () => {
           stop = v.during?.(server);
         },
@@ -65,21 +73,34 @@ export async function compareOrigins(o: CompareOptions): Promise<CompareResult> 
       duration: o.duration,
       warmup: o.warmup,
     });
-    const base = o.variants[0]!.name;
+    const firstName = o.variants[0]!.name;
+    const rpsOf = (r: Run) => r.load.rps;
+    const cpuOf = (r: Run) => r.extra.cpuUsPerRequest ?? NaN;
+    const change = (ratio: number) => {
+      const pct = (ratio - 1) * 100;
+      return `${pct >= 0 ? '+' : ''}${fixed(pct, 1)} %`;
+    };
     const rows = targets.flatMap((t) =>
       o.variants.map((v) => {
-        const rps = spreadOf(runs, v.name, t.name, (r) => r.load.rps);
-        const p99 = spreadOf(runs, v.name, t.name, (r) => r.load.p99);
-        const ratio =
-          v.name === base
-            ? '1.00×'
-            : withRange(
-                pairedRatio(runs, v.name, base, t.name, (r) => r.load.rps),
-                times,
-              );
-        const change = (pairedRatio(runs, v.name, base, t.name, (r) => r.load.rps).median - 1) * 100;
-        const cost = v.name === base ? '—' : `${change >= 0 ? '+' : ''}${fixed(change, 1)} %`;
-        return [t.name, `\`${t.paths[0]}\``, v.name, withRange(rps), ratio, cost, withRange(p99, (x) => fixed(x, 1))];
+        const base = v.baseline ?? firstName;
+        const isBase = v.name === base;
+        const cpuRatio = pairedRatio(runs, v.name, base, t.name, cpuOf);
+        const rpsRatio = pairedRatio(runs, v.name, base, t.name, rpsOf);
+        return [
+          t.name,
+          `\`${t.paths[0]}\``,
+          v.name,
+          withRange(spreadOf(runs, v.name, t.name, cpuOf)),
+          isBase ? '—' : `${withRange(cpuRatio, times)} vs ${base}`,
+          isBase ? '—' : change(cpuRatio.median),
+          withRange(spreadOf(runs, v.name, t.name, rpsOf)),
+          isBase ? '—' : withRange(rpsRatio, times),
+          isBase ? '—' : change(rpsRatio.median),
+          withRange(
+            spreadOf(runs, v.name, t.name, (r) => r.load.p99),
+            (x) => fixed(x, 1),
+          ),
+        ];
       }),
     );
     const table = [
@@ -88,15 +109,18 @@ export async function compareOrigins(o: CompareOptions): Promise<CompareResult> 
           'target',
           'path',
           'variant',
+          'CPU µs/request median (min–max)',
+          'CPU/request ratio',
+          'CPU/request change (median)',
           'req/s median (min–max)',
-          `req/s vs ${base}`,
-          `req/s change vs ${base} (median)`,
+          'req/s ratio',
+          'req/s change (median)',
           'p99 ms',
         ],
         rows,
       ),
       '',
-      `${o.connections} connections, ${o.duration} s per run, ${o.rounds} rounds alternating, ${o.warmup} s warm-up per variant; ratios are per-round pairs.`,
+      `${o.connections} connections, ${o.duration} s per run, ${o.rounds} rounds alternating, ${o.warmup} s warm-up per variant; ratios are per-round pairs, to the variant named. CPU µs/request: user+system time of the origin process (all threads, from /proc) over the run ÷ responses; steadier than req/s when autocannon shares the cores.`,
       machineNote(),
     ].join('\n');
     return { table, problems, raw: { targets, runs } };

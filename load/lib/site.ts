@@ -56,16 +56,28 @@ export function largestAsset(buildDir: string): string | undefined {
   return best?.url;
 }
 
+/** The demo's small pages made for the benchmarks (demo/pages/bench/, not in the docs nav). */
+export const BENCH_PAGES = {
+  /** A tiny .astro page: what a request costs around the render shows. */
+  tiny: '/bench/tiny',
+  /** An .astro page with 20 async components: the recursive renderer's streamed path. */
+  async20: '/bench/async-20',
+} as const;
+
 export interface TargetChoice {
+  tinyPath?: string;
+  asyncPath?: string;
   mdxPath?: string;
+  /** Another .astro page to add (e.g. the home page); none when empty. */
   astroPath?: string;
   assetPath?: string;
   withAsset?: boolean;
 }
 
 /**
- * The benchmark targets: the largest MDX page (queue renderer), an .astro page (recursive
- * renderer, streamed) and, when asked, the largest static asset. Sizes are read from `baseUrl`.
+ * The benchmark targets: the tiny .astro page, the .astro page with 20 async components, the
+ * largest MDX page (queue renderer) and, when asked, another .astro page and the largest
+ * static asset. Sizes are read from `baseUrl`.
  */
 export async function benchTargets(
   baseUrl: string,
@@ -75,9 +87,11 @@ export async function benchTargets(
   const mdxPath = c.mdxPath || (await bySize(baseUrl, mdxPages()))[0]?.path;
   if (!mdxPath) throw new Error('no MDX page found in demo/pages');
   const targets = [
+    { name: 'tiny', paths: [c.tinyPath || BENCH_PAGES.tiny] },
+    { name: 'async-20', paths: [c.asyncPath || BENCH_PAGES.async20] },
     { name: 'mdx', paths: [mdxPath] },
-    { name: 'astro', paths: [c.astroPath || '/'] },
   ];
+  if (c.astroPath) targets.push({ name: 'astro', paths: [c.astroPath] });
   if (c.withAsset) {
     const assetPath = c.assetPath || largestAsset(buildDir);
     if (assetPath) targets.push({ name: 'static', paths: [assetPath] });

@@ -242,6 +242,31 @@ export async function spawnAstroNode({
   });
 }
 
+/**
+ * The bare yardstick (load/bare-server.ts): node:http around the same build's App, nothing
+ * else. Run with the same Node flags as our origin (AsyncContextFrame), so the two differ
+ * only in the server code.
+ */
+export async function spawnBare({
+  name = 'bare',
+  buildDir = 'dist',
+  asyncContextFrame = true,
+  env = {},
+  nodeArgs = [],
+}: OriginOptions = {}): Promise<Server> {
+  const port = await freePort();
+  return spawnServer({
+    name,
+    script: path.join('load', 'bare-server.ts'),
+    args: [buildDir],
+    nodeArgs: [...(asyncContextFrame ? ['--experimental-async-context-frame'] : []), ...nodeArgs],
+    port,
+    env: { ...env, HOST, PORT: String(port) },
+    readyPath: '/',
+    ready: (status) => status > 0 && status < 500,
+  });
+}
+
 /** Node flags that load the scenarios' preload (gc on SIGURG, optional exit on SIGTERM). */
 export function preloadArgs({ gc = false }: { gc?: boolean } = {}): string[] {
   return [...(gc ? ['--expose-gc'] : []), '--import', path.join(ROOT, 'load', 'lib', 'preload.ts')];

@@ -113,6 +113,19 @@ test('the in-flight gauge returns to 0 after traffic, aborted requests included'
 const sample = (text: string, series: string) =>
   Number(text.match(new RegExp(`^${series.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm'))?.[1] ?? 0);
 
+test('the in-flight gauge, read at scrape time, counts a request while it is being answered', async () => {
+  const gates = () =>
+    (globalThis as { __streamTestHooks?: { gates: Map<string, () => void> } }).__streamTestHooks?.gates;
+  const res = await fetch(`${origin.url}/api/stream?mode=gated&id=in-flight-1`);
+  const reader = res.body!.getReader();
+  await reader.read(); // the first chunk: the response has started and waits for its gate
+  assert.match(await scrape(), /^http_requests_in_flight [1-9]/m);
+  gates()!.get('in-flight-1')!();
+  while (!(await reader.read()).done);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.match(await scrape(), /^http_requests_in_flight 0$/m);
+});
+
 test('a client that leaves mid-render or mid-stream is counted as 499, its render not as a completed one', async () => {
   const http499 = 'http_request_duration_seconds_count{method="GET",route="/api/stream",status_code="499"}';
   const renders = 'astro_render_duration_seconds_count{route="/api/stream",renderer="endpoint"}';
