@@ -9,6 +9,7 @@
 // CPU profiles of every server (--profile).
 import { POOL_POLICIES, type PoolPolicyName } from '../src/config.ts';
 import { alternate, pairedRatio, type Run, spreadOf, type Target, type Variant } from './lib/ab.ts';
+import { benchCached, type CachedBenchResult } from './lib/bench-cached.ts';
 import { buildDirFor } from './lib/build.ts';
 import { runLoad } from './lib/cannon.ts';
 import { measureCeiling } from './lib/ceiling.ts';
@@ -42,6 +43,9 @@ const opts = readOptions(
     build: true,
     profile: false,
     profileSeconds: 10,
+    cached: true,
+    cachedOnly: false,
+    cachedPath: '',
   },
   {
     connections: 'autocannon connections (every server)',
@@ -63,12 +67,16 @@ const opts = readOptions(
     build: 'build dist-load/ and dist-node/ when missing or stale (--no-build to skip)',
     profile: 'then profile every server (--cpu-prof) under the same load, one target at a time',
     profileSeconds: 'seconds of load per target while profiling',
+    cached: 'add the "cached" row: a docs page uncached, from the origin cache, and as a static file',
+    cachedOnly: 'run only the "cached" row',
+    cachedPath: 'the docs page of the cached row (default: the largest docs MDX page)',
   },
 );
 const policy = opts.policy as PoolPolicyName;
 if (!POOL_POLICIES.includes(policy)) throw new Error(`unknown policy ${policy}`);
 
 const ourBuild = await buildDirFor('origin', opts.build);
+if (opts.cachedOnly) await cachedRowOnly();
 const nodeBuild = await buildDirFor('node', opts.build);
 const BARE = 'bare';
 const OURS = 'astro-fastify-origin';
@@ -240,6 +248,7 @@ const ceilingPart = opts.ceiling
 
 let profiles = '';
 if (opts.profile) profiles = await profileAll(targets);
+const cached = opts.cached ? await cachedRow() : undefined;
 
 const markdown = [
   `# Per-request cost: ${OURS} vs bare node:http vs ${NODE} (${new Date().toISOString()})`,
@@ -258,6 +267,7 @@ const markdown = [
   '',
   machineNote(),
   ...(runs.problems.length ? ['', '**Invalid runs:**', ...runs.problems.map((p) => `- ${p}`)] : []),
+  ...(cached ? ['', cached.markdown] : []),
   ...(profiles ? ['', profiles] : []),
 ].join('\n');
 console.log(`\n${markdown}\n`);
@@ -267,8 +277,35 @@ writeReport('bench', markdown, {
   runs: runs.runs,
   ceilings: Object.fromEntries(ceilings),
   problems: runs.problems,
+  cached,
 });
-process.exitCode = runs.problems.length ? 1 : 0;
+process.exitCode = runs.problems.length || cached?.problems.length ? 1 : 0;
+
+/** The origin cache's row (issue 12), same load settings as the peer comparison. */
+function cachedRow(): Promise<CachedBenchResult> {
+  console.error('cached row: a docs page uncached, from the origin cache, and as a static file…');
+  return benchCached({
+    buildDir: ourBuild,
+    path: opts.cachedPath,
+    connections: opts.connections,
+    duration: opts.duration,
+    rounds: opts.rounds,
+    warmup: Math.max(2, Math.round(opts.warmup / 4)),
+    env: { POOL_POLICY: policy },
+  });
+}
+
+/** --cached-only: the cached row alone, its own report. */
+async function cachedRowOnly(): Promise<never> {
+  const result = await cachedRow();
+  const [title, ...rest] = result.markdown.split('\n');
+  const markdown = [`# ${title!.replace(/^### /, '')} (${new Date().toISOString()})`, ...rest, '', machineNote()].join(
+    '\n',
+  );
+  console.log(`\n${markdown}\n`);
+  writeReport('bench-cached', markdown, result);
+  process.exit(result.problems.length ? 1 : 0);
+}
 
 /** Profiles each server (--cpu-prof) under the same load, one at a time; returns markdown. */
 async function profileAll(targetsToLoad: Target[]): Promise<string> {

@@ -6,6 +6,7 @@
 // per policy; that origin must serve the demo site (its /probe pages).
 import { POOL_POLICIES, type PoolPolicyName } from '../src/config.ts';
 import { buildDirFor } from './lib/build.ts';
+import { runCacheHammer, runCacheSafety } from './lib/cache-run.ts';
 import { list, readOptions } from './lib/options.ts';
 import { PROBE_TOKEN_COUNT } from './lib/probe.ts';
 import { machineNote, writeReport } from './lib/report-file.ts';
@@ -21,6 +22,7 @@ const opts = readOptions(
     duration: 0,
     build: true,
     target: '',
+    cache: true,
   },
   {
     policies: 'pool policies to run, comma-separated (each in an origin of its own)',
@@ -31,6 +33,7 @@ const opts = readOptions(
     duration: 'seconds per policy when --amount is 0',
     build: 'build dist/ first when missing or stale (--no-build to skip)',
     target: 'probe this running origin (http://host:port, serving the demo) instead of spawning one per policy',
+    cache: 'also run the origin-cache scenarios: the probe with the cache on, and one cached page hammered',
   },
 );
 
@@ -75,8 +78,9 @@ for (const { policy, env } of runs) {
   for (const problem of result.problems) console.log(`  ${problem}`);
 }
 
+const cacheLines = target || !opts.cache ? [] : await cacheScenarios();
 const table = safetyTable(results, opts.connections);
-const failed = results.some((r) => r.problems.length > 0);
+const failed = results.some((r) => r.problems.length > 0) || cacheLines.some((l) => l.includes('FAIL'));
 const markdown = [
   `# Concurrency safety (${new Date().toISOString()})`,
   '',
@@ -84,6 +88,7 @@ const markdown = [
   '',
   `\\* The probe's async components sleep 0–3 ms each, so req/s is not a throughput figure. ${machineNote()}`,
   ...results.flatMap((r) => r.problems.map((p) => `- ${r.policy}: ${p}`)),
+  ...(cacheLines.length > 0 ? ['', '## With the origin cache on', '', ...cacheLines] : []),
 ].join('\n');
 console.log(`\n${table}\n`);
 writeReport('safety', markdown, results);
@@ -91,6 +96,35 @@ console.log(
   failed ? 'FAIL: concurrency-safety violations (see above)' : 'PASS: no violation, error, timeout or non-2xx response',
 );
 process.exitCode = failed ? 1 : 0;
+
+/**
+ * The origin cache on: the probe (tokens must never cross, though /cache/probe is stored and
+ * evicted under load), then one cacheable page hammered (rendered once per maxAge).
+ */
+async function cacheScenarios(): Promise<string[]> {
+  const lines: string[] = [];
+  const safety = await runCacheSafety({
+    connections: opts.connections,
+    amount: opts.amount,
+    duration: opts.duration,
+    buildDir,
+  });
+  const { miss, hit, evictions } = safety.cache;
+  lines.push(
+    `- probe, cache on: ${safety.problems.length === 0 ? 'PASS' : 'FAIL'} — ${safety.counts.verified} responses checked ` +
+      `(${safety.counts.byPath['/cache/probe'] ?? 0} on /cache/probe), ${safety.counts.violating} violations; ` +
+      `cache: ${miss} stored, ${hit} hits, ${evictions} evictions`,
+    ...safety.problems.map((p) => `  - ${p}`),
+  );
+  const hammer = await runCacheHammer({ connections: opts.connections, seconds: 6, maxAge: 2, buildDir });
+  lines.push(
+    `- hammer, cache on: ${hammer.problems.length === 0 ? 'PASS' : 'FAIL'} — ${hammer.responses} requests to ` +
+      `\`${hammer.path}\` in ${hammer.seconds.toFixed(1)} s, ${hammer.renders} renders (at most ${hammer.allowed})`,
+    ...hammer.problems.map((p) => `  - ${p}`),
+  );
+  for (const line of lines) console.log(line);
+  return lines;
+}
 
 /** --target: an http(s) origin URL without a path; exits with a clear message otherwise. */
 function targetUrl(value: string): string {

@@ -17,6 +17,8 @@ import {
 } from '../src/astro/bridge.ts';
 import { createErrorPageFetch } from '../src/astro/error-pages.ts';
 import type { LoadedBuild } from '../src/astro/load-build.ts';
+import { createBackgroundTasks } from '../src/cache/background.ts';
+import { sendFreshHit } from '../src/cache/fast-path.ts';
 import { ALLOWED_METHODS } from '../src/plugins/hardening.ts';
 import { runInRequest } from '../src/request-context.ts';
 import { ROUTE_LABELS, setRouteLabel } from '../src/route-label.ts';
@@ -40,6 +42,10 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   fastify.addHook('onResponse', async (request) => releaseWebRequest(request));
+  // The origin cache revalidates in the background through waitUntil; shutdown lets it finish briefly.
+  const background = createBackgroundTasks();
+  const { waitUntil } = background;
+  fastify.addHook('onClose', async () => background.settle());
 
   fastify.route({
     method: METHODS,
@@ -54,6 +60,9 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
       const routeData = matched?.type === 'page' && matched.prerender ? undefined : matched;
       const route = routeData?.route ?? ROUTE_LABELS.unmatched;
       setRouteLabel(request, route);
+      // The origin cache's fresh copy, if any, without running Astro (src/cache/fast-path.ts).
+      const hit = routeData && sendFreshHit(reply, webRequest);
+      if (hit) return hit;
       const renderer = routeData ? rendererOf(routeData, queueEnabled) : 'recursive';
       const started = performance.now();
       // Only while src/metrics/queue-nodes.ts listens: otherwise no per-request work at all.
@@ -70,6 +79,7 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
             clientAddress,
             locals,
             prerenderedErrorPageFetch,
+            waitUntil,
           }),
         );
       // The request id follows the render's promises only where that is cheap (request-context.ts).

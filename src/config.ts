@@ -45,6 +45,9 @@ export const configSchema = Type.Object({
   STATIC_CACHE_CONTROL: Type.String({ default: 'public, max-age=60, must-revalidate', minLength: 1 }),
   // Empty counts as unset (compose passes `${REDIS_URL:-}`); src/session/driver.ts reads it.
   REDIS_URL: Type.String({ default: '', pattern: '^(rediss?://.+)?$' }),
+  CACHE_MAX_BYTES: int(67_108_864, { minimum: 0 }),
+  CACHE_DEBUG_HEADER: Type.Boolean({ default: false }),
+  CACHE_PURGE_TOKEN: Type.String({ default: '' }),
 });
 
 export type Config = Static<typeof configSchema>;

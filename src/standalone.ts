@@ -3,6 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { buildApp } from './app.ts';
 import { loadBuild } from './astro/load-build.ts';
+import { answerPurgeRequests, localPurger } from './cache/purge.ts';
+import { configureOriginCache } from './cache/store.ts';
 import { answerMetricsRequests } from './cluster/metrics.ts';
 import type { Config } from './config.ts';
 import { createRegistry, startMetricsListener } from './metrics/index.ts';
@@ -55,6 +57,9 @@ export async function startOrigin(
   { logger, workerSlot, signal }: StartOptions = {},
 ): Promise<RunningOrigin> {
   const build = await loadBuild(config.BUILD_DIR);
+  const cache = configureOriginCache({ maxBytes: config.CACHE_MAX_BYTES, debugHeader: config.CACHE_DEBUG_HEADER });
+  // A worker purges when its primary says so (the primary owns POST /cache/purge).
+  if (workerSlot !== undefined) answerPurgeRequests(cache);
   signal?.throwIfAborted();
   const registry = config.METRICS_ENABLED ? createRegistry() : undefined;
   const perProcess: Record<string, string> = workerSlot === undefined ? {} : { worker: workerSlot };
@@ -92,6 +97,7 @@ export async function startOrigin(
       host: config.METRICS_HOST,
       port: config.METRICS_PORT,
       logger: app.log,
+      purge: { token: config.CACHE_PURGE_TOKEN, purge: localPurger(cache) },
     });
   app.lifecycle.ready = true;
   app.log.info(

@@ -22,7 +22,8 @@ export async function measureCeiling(o: CeilingOptions): Promise<number[]> {
       path.join(ROOT, 'load', 'lib', 'ceiling-worker.ts'),
       JSON.stringify({ ...o, buildDir: path.resolve(ROOT, o.buildDir) }),
     ],
-    { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'warn' }, maxBuffer: 16 * 1024 * 1024 },
+    // CACHE_MAX_BYTES=0: the ceiling measures renders, not the origin cache the demo turns on.
+    { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'warn', CACHE_MAX_BYTES: '0' }, maxBuffer: 16 * 1024 * 1024 },
   );
   const last = stdout.trim().split('\n').at(-1)!;
   return (JSON.parse(last) as { perRound: number[] }).perRound;

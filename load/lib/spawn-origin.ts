@@ -156,6 +156,8 @@ export interface OriginOptions {
   nodeArgs?: string[];
   /** Keep the origin's load shedding (503 past its overload limits); off by default here. */
   shedding?: boolean;
+  /** Keep the origin cache on (the demo caches /docs/**); off by default here, see NO_ORIGIN_CACHE. */
+  cache?: boolean;
   /** How long to wait for /readyz (default 30 s). */
   timeoutMs?: number;
   /** Listen here instead of a free port (a restarted instance keeps its load balancer slot). */
@@ -175,6 +177,13 @@ export const NO_SHEDDING = {
 };
 
 /**
+ * The origin cache off: the scenarios and benchmarks measure rendering, and a cached docs page
+ * would measure the cache instead. The cache's own tests and bench row turn it on (`cache: true`
+ * or CACHE_MAX_BYTES in `env`).
+ */
+export const NO_ORIGIN_CACHE = { CACHE_MAX_BYTES: '0' };
+
+/**
  * Our origin: `node --experimental-async-context-frame src/server.ts <buildDir>` with LOG_LEVEL=warn (no per-request log lines:
  * the load generator shares the machine) and load shedding off, unless env says otherwise.
  */
@@ -187,6 +196,7 @@ export async function spawnOrigin({
   env = {},
   nodeArgs = [],
   shedding = false,
+  cache = false,
   timeoutMs,
   ...ports
 }: OriginOptions = {}): Promise<Server> {
@@ -204,6 +214,7 @@ export async function spawnOrigin({
     env: {
       LOG_LEVEL: 'warn',
       ...(shedding ? {} : NO_SHEDDING),
+      ...(cache ? {} : NO_ORIGIN_CACHE),
       ...env,
       HOST,
       PORT: String(port),

@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AstroAdapter, AstroConfig, AstroIntegration } from 'astro';
+import { originCache } from '../cache/provider.ts';
 import type { SessionDriverOptions } from '../session/driver.ts';
 
 export const ADAPTER_NAME = 'astro-fastify-origin';
@@ -65,6 +66,15 @@ function getAdapter(staticHeaders: boolean): AstroAdapter {
 }
 
 /**
+ * A site that turns on experimental.cache without naming a provider gets the origin cache
+ * (astro-fastify-origin/cache); a provider the site names is left alone.
+ */
+function defaultCacheProvider(config: AstroConfig, updateConfig: (c: Record<string, unknown>) => unknown): void {
+  const cache = config.experimental?.cache;
+  if (cache && !cache.provider) updateConfig({ experimental: { cache: { ...cache, provider: originCache() } } });
+}
+
+/**
  * The Astro integration: `adapter: origin()` in astro.config. Like `@astrojs/node` 10.1.4 it
  * answers config redirects at runtime (`build.redirects: false`), serves `/_image` from disk
  * (`astro/assets/endpoint/node`) and, unless the site configures a session driver, stores
@@ -83,6 +93,7 @@ export default function origin(adapterOptions: OriginAdapterOptions = {}): Astro
     name: ADAPTER_NAME,
     hooks: {
       'astro:config:setup': ({ config, updateConfig, logger, command }) => {
+        defaultCacheProvider(config, updateConfig);
         let session = config.session;
         if (!session?.driver) {
           logger.info('Enabling sessions: Redis when the server has REDIS_URL, else files under the cache dir');

@@ -18,6 +18,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
+import { createPurgeFanOut } from '../cache/purge.ts';
 import type { Config } from '../config.ts';
 import { startMetricsListener } from '../metrics/listener.ts';
 import { restartDelay } from './backoff.ts';
@@ -218,13 +219,22 @@ export async function runPrimary(config: Config, count: number): Promise<void> {
   const log: FastifyBaseLogger = Fastify({ logger: { level: config.LOG_LEVEL } }).log.child({ role: 'primary' });
   let shutdown: (exitCode: number) => Promise<void> = async () => {};
   const supervisor = new Supervisor(config, count, log, () => void shutdown(1));
+  // POST /cache/purge reaches every ready worker's cache before it answers; a purge made by the
+  // site's code in one worker is passed on to the others.
+  const purges = createPurgeFanOut(() => supervisor.readyWorkers());
+  cluster.on('message', (worker, message) => purges.onMessage(worker, message));
   const listener = config.METRICS_ENABLED
     ? await startMetricsListener(
         {
           contentType: supervisor.metrics.registry.contentType,
           metrics: () => supervisor.metrics.metrics(supervisor.readyWorkers()),
         },
-        { host: config.METRICS_HOST, port: config.METRICS_PORT, logger: log },
+        {
+          host: config.METRICS_HOST,
+          port: config.METRICS_PORT,
+          logger: log,
+          purge: { token: config.CACHE_PURGE_TOKEN, purge: purges.purge },
+        },
       )
     : undefined;
 

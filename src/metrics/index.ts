@@ -4,6 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Registry } from 'prom-client';
 import { PluginOptionsError } from '../errors.ts';
+import { registerCacheMetrics } from './cache.ts';
 import { registerHttpMetrics } from './http.ts';
 import { registerOverloadMetrics } from './overload.ts';
 import { registerPoolMetrics } from './pool.ts';
@@ -32,6 +33,7 @@ const originMetricsPlugin: FastifyPluginAsync<OriginMetricsOptions> = async (fas
   const unsubscribeRender = registerRenderMetrics(registry);
   const unsubscribeQueueNodes = registerQueueNodeMetrics(registry);
   const unsubscribeOverload = registerOverloadMetrics(registry, fastify);
+  const unsubscribeCache = registerCacheMetrics(registry);
   // The pool policy is the origin plugin's, registered after this one (so these HTTP hooks
   // cover its routes): its series are declared once the app is ready.
   fastify.addHook('onReady', async () => {
@@ -41,6 +43,7 @@ const originMetricsPlugin: FastifyPluginAsync<OriginMetricsOptions> = async (fas
     unsubscribeRender();
     unsubscribeQueueNodes();
     unsubscribeOverload();
+    unsubscribeCache();
   });
 };
 

@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import { type Purger, registerPurgeRoute } from '../cache/purge.ts';
 
 /** A registry, or anything that renders an exposition the same way (the cluster primary). */
 export interface MetricsSource {
@@ -12,7 +13,18 @@ export interface MetricsSource {
  */
 export async function startMetricsListener(
   registry: MetricsSource,
-  { host, port, logger }: { host: string; port: number; logger: FastifyInstance['log'] },
+  {
+    host,
+    port,
+    logger,
+    purge,
+  }: {
+    host: string;
+    port: number;
+    logger: FastifyInstance['log'];
+    /** POST /cache/purge, when a token is configured (CACHE_PURGE_TOKEN). */
+    purge?: { token: string; purge: Purger };
+  },
 ): Promise<{ server: FastifyInstance; url: string }> {
   const server = Fastify({
     loggerInstance: logger.child({ listener: 'metrics' }),
@@ -22,6 +34,7 @@ export async function startMetricsListener(
     reply.header('content-type', registry.contentType);
     return registry.metrics();
   });
+  if (purge) registerPurgeRoute(server, purge);
   await server.listen({ host, port });
   // The address actually bound: the port the system picked for METRICS_PORT=0, brackets for IPv6.
   const address = server.server.address();

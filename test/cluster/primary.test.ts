@@ -1,42 +1,31 @@
 // The cluster primary's start-up line names the metrics listener it really opened.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { test } from 'node:test';
-import { DEMO_BUILD, logLines, ROOT } from '../helpers/origin.ts';
+import { DEMO_BUILD, launch, logLines } from '../helpers/origin.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 test('WORKERS=2, METRICS_HOST=::1, METRICS_PORT=0: the primary logs the URL it listens on, and it answers', {
   timeout: 60_000,
 }, async () => {
-  const child = spawn(process.execPath, ['src/server.ts'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      WORKERS: '2',
-      PORT: '0',
-      METRICS_HOST: '::1',
-      METRICS_PORT: '0',
-      LOG_LEVEL: 'info',
-      BUILD_DIR: DEMO_BUILD,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { child, output, exited } = launch(process.execPath, ['src/server.ts'], {
+    WORKERS: '2',
+    PORT: '0',
+    METRICS_HOST: '::1',
+    METRICS_PORT: '0',
+    LOG_LEVEL: 'info',
+    BUILD_DIR: DEMO_BUILD,
   });
-  let output = '';
-  child.stdout.on('data', (chunk) => (output += chunk));
-  child.stderr.on('data', (chunk) => (output += chunk));
-  const exited = once(child, 'exit');
   try {
     const started = await waitFor('the primary to start', 20_000, () =>
-      logLines(output).find((l) => l.msg === 'primary started'),
+      logLines(output()).find((l) => l.msg === 'primary started'),
     );
     const url = started.metrics as string;
-    assert.match(url, /^http:\/\/\[::1\]:\d+\/metrics$/, output);
+    assert.match(url, /^http:\/\/\[::1\]:\d+\/metrics$/, output());
     assert.notEqual(new URL(url).port, '0');
     await waitFor(
       'both workers ready',
       20_000,
-      () => logLines(output).filter((l) => l.msg === 'worker ready').length === 2,
+      () => logLines(output()).filter((l) => l.msg === 'worker ready').length === 2,
     );
     const res = await fetch(url);
     assert.equal(res.status, 200);
@@ -44,6 +33,6 @@ test('WORKERS=2, METRICS_HOST=::1, METRICS_PORT=0: the primary logs the URL it l
   } finally {
     child.kill('SIGTERM');
     const [code] = (await exited) as [number | null];
-    assert.equal(code, 0, output);
+    assert.equal(code, 0, output());
   }
 });

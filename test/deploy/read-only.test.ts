@@ -4,11 +4,10 @@
 // read-only in a mount namespace of the origin's own (unshare), then pages, metrics and a
 // graceful shutdown. A write under the app directory would fail with EROFS.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { freePort, statusOf } from '../../load/lib/spawn-origin.ts';
-import { DEMO_BUILD, ROOT } from '../helpers/origin.ts';
+import { DEMO_BUILD, launch, ROOT } from '../helpers/origin.ts';
 
 // A private mount namespace needs root (CI and these machines run tests as root).
 const unshareWorks = spawnSync('unshare', ['--mount', '--propagation', 'private', 'true']).status === 0;
@@ -27,10 +26,10 @@ test('the origin serves and drains with its app directory read-only', {
     'if touch .read-only-probe 2>/dev/null; then exit 97; fi',
     'exec "$1" --experimental-async-context-frame src/server.ts',
   ].join(' && ');
-  const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, ROOT, process.execPath], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
+  const { child, output, exited } = launch(
+    'unshare',
+    ['--mount', '--propagation', 'private', 'sh', '-c', script, ROOT, process.execPath],
+    {
       HOST: '127.0.0.1',
       PORT: String(port),
       METRICS_HOST: '127.0.0.1',
@@ -38,18 +37,13 @@ test('the origin serves and drains with its app directory read-only', {
       BUILD_DIR: DEMO_BUILD,
       LOG_LEVEL: 'warn',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk) => (output += chunk));
-  child.stderr.on('data', (chunk) => (output += chunk));
-  const exited = once(child, 'exit');
+  );
   try {
     const url = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + 30_000;
     while ((await statusOf(`${url}/readyz`)) !== 200) {
-      assert.equal(child.exitCode, null, `the origin exited (${child.exitCode}) before it was ready:\n${output}`);
-      assert.ok(Date.now() < deadline, `not ready within 30 s:\n${output}`);
+      assert.equal(child.exitCode, null, `the origin exited (${child.exitCode}) before it was ready:\n${output()}`);
+      assert.ok(Date.now() < deadline, `not ready within 30 s:\n${output()}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     for (const [path, status] of [
@@ -68,7 +62,7 @@ test('the origin serves and drains with its app directory read-only', {
   } finally {
     child.kill('SIGTERM');
     const [code] = await exited;
-    assert.equal(code, 0, `exit code after SIGTERM:\n${output}`);
+    assert.equal(code, 0, `exit code after SIGTERM:\n${output()}`);
   }
-  assert.doesNotMatch(output, /EROFS|read-only file system/i);
+  assert.doesNotMatch(output(), /EROFS|read-only file system/i);
 });

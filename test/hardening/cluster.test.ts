@@ -1,13 +1,11 @@
 // WORKERS > 1: a primary forks the workers, restarts one that dies (with backoff), serves the
 // aggregated metrics, and drains every worker on SIGTERM.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import autocannon from 'autocannon';
 import { RESTART_BACKOFF } from '../../src/cluster/backoff.ts';
 import { loadConfig, workerCount } from '../../src/config.ts';
-import { DEMO_BUILD, logLines, type OriginProcess, ROOT, run, spawnOrigin } from '../helpers/origin.ts';
+import { DEMO_BUILD, launch, logLines, type OriginProcess, run, spawnOrigin } from '../helpers/origin.ts';
 import { assertServing } from '../helpers/raw-http.ts';
 import { assertNoAcceptedRequestFailed, COUNT_REQUESTS, loadThenSigterm, summarize } from '../helpers/shutdown.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -214,28 +212,19 @@ test('WORKERS=2 with a build that cannot load: the primary exits 1 with the reas
 });
 
 test('SIGTERM while the workers are still loading the build: they stop instead of starting to serve, exit 0', async () => {
-  const child = spawn(process.execPath, ['src/server.ts'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      WORKERS: '2',
-      PORT: '0',
-      METRICS_ENABLED: 'false',
-      LOG_LEVEL: 'info',
-      SHUTDOWN_TIMEOUT_MS: '2000',
-      BUILD_DIR: DEMO_BUILD,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { child, output, exited } = launch(process.execPath, ['src/server.ts'], {
+    WORKERS: '2',
+    PORT: '0',
+    METRICS_ENABLED: 'false',
+    LOG_LEVEL: 'info',
+    SHUTDOWN_TIMEOUT_MS: '2000',
+    BUILD_DIR: DEMO_BUILD,
   });
-  let output = '';
-  child.stdout.on('data', (chunk) => (output += chunk));
-  child.stderr.on('data', (chunk) => (output += chunk));
-  const exited = once(child, 'exit');
-  await waitFor('the primary to fork its workers', 15_000, () => output.includes('primary started'));
+  await waitFor('the primary to fork its workers', 15_000, () => output().includes('primary started'));
   child.kill('SIGTERM');
   const [code] = (await exited) as [number | null];
   // Before the fix the workers missed the request, became ready, and the primary's backstop
   // killed them after SHUTDOWN_TIMEOUT_MS + 6 s: exit 1.
-  assert.equal(code, 0, output);
-  assert.doesNotMatch(output, /did not exit in time/);
+  assert.equal(code, 0, output());
+  assert.doesNotMatch(output(), /did not exit in time/);
 });

@@ -83,3 +83,23 @@ export async function run(
   const [code] = await once(child, 'exit');
   return { code: code as number | null, output };
 }
+
+export interface Launched {
+  child: ChildProcess;
+  /** Everything it printed so far (stdout and stderr). */
+  output(): string;
+  /** Resolves with [exit code, signal] when it exits. */
+  exited: Promise<unknown[]>;
+}
+
+/**
+ * Starts `command` in the repository with `env` over ours, collecting its output: for tests
+ * that watch a process before it is ready (a primary forking, a start that must fail).
+ */
+export function launch(command: string, args: string[], env: Record<string, string>): Launched {
+  const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (chunk) => (output += chunk));
+  child.stderr?.on('data', (chunk) => (output += chunk));
+  return { child, output: () => output, exited: once(child, 'exit') };
+}

@@ -55,6 +55,13 @@ test('the exposition passes promtool check metrics and has every documented fami
     'process_resident_memory_bytes',
     'nodejs_eventloop_lag_p99_seconds',
     'nodejs_active_handles{type=',
+    'origin_cache_requests_total{result="hit"}',
+    'origin_cache_requests_total{result="bypass"}',
+    'origin_cache_revalidations_total{outcome="success"}',
+    'origin_cache_evictions_total',
+    'origin_cache_purges_total',
+    'origin_cache_bytes',
+    'origin_cache_entries',
   ]) {
     assert.ok(text.includes(name), `missing ${name}`);
   }

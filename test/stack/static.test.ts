@@ -521,6 +521,7 @@ describe('Prometheus config and alert rules (promtool)', () => {
       AstroOriginEventLoopLag: /nodejs_eventloop_lag_p99_seconds/,
       AstroOriginMemoryGrowth: /nodejs_heap_size_used_bytes/,
       AstroOriginPoolReuseWhilePolicyOff: /astro_queue_pool_policy_info\{[^}]*policy="off"/,
+      AstroOriginCacheHitRatioCollapsed: /origin_cache_requests_total\{[^}]*result=~"hit\|stale"/,
     };
     for (const [name, pattern] of Object.entries(required)) {
       const rule = alerts.get(name) as
@@ -555,10 +556,10 @@ describe('dashboards', () => {
     assert.equal(new Set(panels.map((p) => p.id)).size, panels.length, 'panel ids are unique');
   });
 
-  test('rows: Traffic, Rendering & pool, Memory & GC, Event loop & process', () => {
+  test('rows: Traffic, Rendering & pool, Memory & GC, Event loop & process, Origin cache', () => {
     assert.deepEqual(
       rows.map((r) => r.title),
-      ['Traffic', 'Rendering & pool', 'Memory & GC', 'Event loop & process'],
+      ['Traffic', 'Rendering & pool', 'Memory & GC', 'Event loop & process', 'Origin cache'],
     );
   });
 
@@ -584,6 +585,10 @@ describe('dashboards', () => {
       [/^Event-loop utilisation$/, 'Event loop & process', 'percentunit'],
       [/^Page-fault rate/, 'Event loop & process', 'ops'],
       [/^Context-switch rate$/, 'Event loop & process', 'ops'],
+      [/^Cache hit ratio$/, 'Origin cache', 'percentunit'],
+      [/^Cache requests by result$/, 'Origin cache', 'reqps'],
+      [/^Cache bytes$/, 'Origin cache', 'bytes'],
+      [/^Cache revalidations/, 'Origin cache', 'ops'],
     ];
     for (const [title, row, unit] of required) {
       const found = byTitle(title);
@@ -651,7 +656,7 @@ describe('dashboards', () => {
     for (const { panel, refId, expr } of targets) {
       const where = `${panel} ${refId}: ${expr}`;
       // Every metric name of ours (or prom-client's) is followed by a selector...
-      for (const match of expr.matchAll(/\b(?:http|astro|nodejs|process)_[a-z0-9_]+/g)) {
+      for (const match of expr.matchAll(/\b(?:http|astro|nodejs|process|origin)_[a-z0-9_]+/g)) {
         assert.equal(
           expr[(match.index as number) + match[0].length],
           '{',
