@@ -265,7 +265,9 @@ export async function spawnBare({
     args: [buildDir],
     nodeArgs: [...(asyncContextFrame ? ['--experimental-async-context-frame'] : []), ...nodeArgs],
     port,
-    env: { ...env, HOST, PORT: String(port) },
+    // The demo enables Astro's cache with our provider, which runs inside app.render() too:
+    // off, as for our origin, or bare would be timing cache hits.
+    env: { ...NO_ORIGIN_CACHE, ...env, HOST, PORT: String(port) },
     readyPath: '/',
     ready: (status) => status > 0 && status < 500,
   });
