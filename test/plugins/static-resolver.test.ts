@@ -3,7 +3,12 @@
 // that keep files safe, without a build.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createStaticResolver, IMMUTABLE_CACHE_CONTROL } from '../../src/plugins/static-files.ts';
+import {
+  createStaticResolver,
+  IMMUTABLE_CACHE_CONTROL,
+  RESOLVER_MEMO_MAX_ENTRIES,
+  RESOLVER_MEMO_MAX_PATH,
+} from '../../src/plugins/static-files.ts';
 
 const FILES = [
   '/about/index.html',
@@ -62,4 +67,25 @@ test('dotfiles outside /.well-known/, traversal and NUL never resolve', () => {
   ]) {
     assert.equal(resolve(url), undefined, url);
   }
+});
+
+test('a remembered decision: the same with every query, and after the memo starts over', () => {
+  const resolve = createStaticResolver(FILES, { assetsPrefix: '/_astro/', trailingSlash: 'always' });
+  const again = () => {
+    assert.deepEqual(resolve('/about'), { kind: 'redirect', location: '/about/' });
+    assert.deepEqual(resolve('/about?a=1'), { kind: 'redirect', location: '/about/?a=1' });
+    assert.deepEqual(resolve('/about?b=2#x'), { kind: 'redirect', location: '/about/?b=2' });
+    assert.equal((resolve('/static.txt?v=3') as { file: string }).file, 'static.txt');
+    assert.equal(resolve('/docs/'), undefined);
+  };
+  again();
+  again();
+  // `send`'s directory redirect never carries the query.
+  const directory = createStaticResolver(FILES, { assetsPrefix: '/_astro/' });
+  assert.deepEqual(directory('/abou%74?x=1'), { kind: 'redirect', location: '/abou%74/' });
+  assert.deepEqual(directory('/abou%74?y=2'), { kind: 'redirect', location: '/abou%74/' });
+  for (let i = 0; i <= RESOLVER_MEMO_MAX_ENTRIES; i++) resolve(`/page-${i}/`);
+  again();
+  // Too long to remember, still decided.
+  assert.equal(resolve(`/${'x'.repeat(RESOLVER_MEMO_MAX_PATH)}/`), undefined);
 });
