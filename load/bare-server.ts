@@ -15,5 +15,3 @@ createServer(async (req, res) => {
   res.writeHead(response.status, { ...Object.fromEntries(response.headers), 'content-length': body.byteLength });
   res.end(body);
 }).listen(port, host);
-// Exit on SIGTERM rather than die of it, so `--cpu-prof` writes its profile (bench --profile).
-process.once('SIGTERM', () => process.exit(0));

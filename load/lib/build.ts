@@ -20,14 +20,15 @@ export const BUILDS = {
   /** The demo as shipped (`npm run build` → dist/): what the tests use. */
   demo: { config: 'astro.config.mjs', outDir: 'dist', what: 'astro-fastify-origin adapter, queuedRendering on' },
   /**
-   * The same build in the scenarios' own directory, so that an `astro build` of dist/ during a
-   * benchmark (a rebuild empties dist/ first) cannot pull pages from under a running origin.
+   * The demo in the scenarios' own directory, so that an `astro build` of dist/ during a
+   * benchmark (a rebuild empties dist/ first) cannot pull pages from under a running origin;
+   * without the experimental cache, as the peer build (load/astro.config.load.mjs).
    */
   origin: {
-    config: 'astro.config.mjs',
+    config: 'load/astro.config.load.mjs',
     outDir: 'dist-load',
     outDirFlag: true,
-    what: 'astro-fastify-origin adapter, queuedRendering on',
+    what: 'astro-fastify-origin adapter, queuedRendering on, no experimental cache',
   },
   /** Our adapter, queue renderer off: every page through the recursive renderer. */
   recursive: {
