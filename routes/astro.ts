@@ -41,7 +41,10 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
   // bytes, whatever the content type. Fastify still enforces bodyLimit (413).
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
-  fastify.addHook('onResponse', async (request) => releaseWebRequest(request));
+  fastify.addHook('onResponse', (request, _reply, done) => {
+    releaseWebRequest(request);
+    done();
+  });
   // The origin cache revalidates in the background through waitUntil; shutdown lets it finish briefly.
   const background = createBackgroundTasks();
   const { waitUntil } = background;
