@@ -26,7 +26,9 @@ console.log(`HAProxy stats           ${topology.statsUrl}`);
 for (const i of topology.instances)
   console.log(`${i.name.padEnd(24)}${i.url}/  metrics ${i.server.metricsUrl ?? '(off)'}`);
 console.log(`Redis                   ${topology.redisUrl}`);
-console.log(`purge (any instance)    curl -X POST -H 'authorization: Bearer ${PURGE_TOKEN}' -H 'content-type: application/json' -d '{"tags":["docs"]}' <metrics URL without /metrics>/cache/purge`);
+console.log(
+  `cache purge             POST /cache/purge on any instance's metrics port, Authorization: Bearer ${PURGE_TOKEN}`,
+);
 console.log(`Prometheus              ${topology.prometheusUrl}/targets`);
 console.log('pids                   ', JSON.stringify(topology.pids()));
 if (process.env.LOAD_ROLLING_RESTART === '1') {
