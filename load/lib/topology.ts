@@ -221,13 +221,14 @@ export async function startTopology(o: TopologyOptions = {}): Promise<Topology> 
     redis = await startRedis({ dir: workDir });
     const redisUrl = redis.url;
 
-    // X-Cache on every answer and the purge endpoint on: the tests watch purges cross instances.
+    // The origin cache as in production (the load harness turns it off by default), X-Cache on
+    // every answer and the purge endpoint on: the tests watch purges cross instances.
     const env = { REDIS_URL: redisUrl, CACHE_DEBUG_HEADER: 'true', CACHE_PURGE_TOKEN: PURGE_TOKEN, ...o.env };
     const ports = await Promise.all(
       Array.from({ length: count }, async () => ({ port: await freePort(), metricsPort: await freePort() })),
     );
     const servers = await Promise.all(
-      ports.map((p, i) => spawnOrigin({ name: `origin-${i + 1}`, env, ...p, timeoutMs: 60_000 })),
+      ports.map((p, i) => spawnOrigin({ name: `origin-${i + 1}`, env, cache: true, ...p, timeoutMs: 60_000 })),
     );
     servers.forEach((server, i) => {
       const p = ports[i] as { port: number; metricsPort: number };
@@ -298,6 +299,7 @@ export async function startTopology(o: TopologyOptions = {}): Promise<Topology> 
         instance.server = await spawnOrigin({
           name: instance.name,
           env,
+          cache: true,
           port: instance.port,
           metricsPort: instance.metricsPort,
           timeoutMs: 60_000,
