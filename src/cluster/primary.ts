@@ -228,7 +228,11 @@ export async function runPrimary(config: Config, count: number): Promise<void> {
   const redis = config.REDIS_URL
     ? startRedisPurgeFanOut({
         url: config.REDIS_URL,
-        apply: (request) => purges.purge(request),
+        apply: async (request) => {
+          const { unconfirmed } = await purges.purge(request);
+          if (unconfirmed > 0)
+            log.warn({ purge: request, unconfirmed }, "workers did not confirm another instance's purge in time");
+        },
         log,
         onFailure: () => failures.inc(),
       })
