@@ -246,3 +246,38 @@ describe('Redis down: the instance purges itself, reports and counts the failed 
     }
   });
 });
+
+describe('Redis down under WORKERS=2: the primary counts the failed fan-out once, both workers purge', {
+  timeout: 90_000,
+}, () => {
+  let origin: OriginProcess;
+  before(async () => {
+    origin = await spawnOrigin({
+      WORKERS: '2',
+      REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+      CACHE_MAX_BYTES: String(8 * 1024 * 1024),
+      CACHE_PURGE_TOKEN: TOKEN,
+    });
+    await waitFor('two ready workers', 30_000, async () =>
+      (await metric(origin, 'origin_cluster_workers\\{state="ready"\\}')) === 2 ? true : undefined,
+    );
+  });
+  after(async () => {
+    if (origin) assert.equal(await origin.stop(), 0, 'the primary closes its Redis connections and exits 0');
+  });
+
+  test('POST /cache/purge and a site purge: local purges done, each failure counted once', async () => {
+    const p = stamp('down-cluster');
+    const primed = await bothWorkers(origin.url + p);
+    const res = await purge(origin, { tags: ['down-cluster'] });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { removed: 2, processes: 2, unconfirmed: 0, fanout: 'failed' });
+    const after = await bothWorkers(origin.url + p, 1);
+    for (const [pid, r] of after) assert.ok(r[0]! > primed.get(pid)!.at(-1)!, `worker ${pid} rendered again`);
+    assert.equal(await metric(origin, 'origin_cache_purge_fanout_failures_total'), 1);
+    assert.equal((await siteInvalidate(origin, { tags: ['down-cluster'] })).status, 200);
+    await waitFor('the site purge counted', 2000, async () =>
+      (await metric(origin, 'origin_cache_purge_fanout_failures_total')) === 2 ? true : undefined,
+    );
+  });
+});
