@@ -1,6 +1,7 @@
 // Purging the origin cache from outside: POST /cache/purge on the metrics listener (bearer
 // token), and, under WORKERS > 1, the primary's fan-out to every worker over IPC. The endpoint
-// answers once every worker has purged, so a deploy script can purge the CDN right after.
+// answers once every worker has purged, so a deploy script can purge the CDN right after. The
+// other instances get the purge over Redis (redis-fanout.ts), without confirming it.
 import type { Worker } from 'node:cluster';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';

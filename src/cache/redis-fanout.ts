@@ -133,8 +133,8 @@ export function startRedisPurgeFanOut({ url, apply, log, onFailure }: RedisPurge
       (err: Error) => logger.warn({ err }, 'could not subscribe to the cache purge channel; retrying on reconnect'),
     );
   });
-  subscriber.on('message', (from: string, text: string) => {
-    if (from !== channel) return;
+  subscriber.on('message', (received: string, text: string) => {
+    if (received !== channel) return;
     const message = parsePurgeMessage(text);
     if (!message) {
       logger.warn(
