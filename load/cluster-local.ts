@@ -4,7 +4,7 @@
 // haproxy and prometheus (scripts/install-test-deps.sh) and a build (npm run build).
 // LOAD_INSTANCES=n changes the count; LOAD_ROLLING_RESTART=1 restarts each instance in turn
 // under load once they are up and prints what was lost.
-import { rollingRestart, startTopology } from './lib/topology.ts';
+import { PURGE_TOKEN, rollingRestart, startTopology } from './lib/topology.ts';
 
 const instances = Number(process.env.LOAD_INSTANCES ?? 3);
 const topology = await startTopology({ instances, prometheus: true, scrapeInterval: '5s' });
@@ -26,6 +26,9 @@ console.log(`HAProxy stats           ${topology.statsUrl}`);
 for (const i of topology.instances)
   console.log(`${i.name.padEnd(24)}${i.url}/  metrics ${i.server.metricsUrl ?? '(off)'}`);
 console.log(`Redis                   ${topology.redisUrl}`);
+console.log(
+  `cache purge             POST /cache/purge on any instance's metrics port, Authorization: Bearer ${PURGE_TOKEN}`,
+);
 console.log(`Prometheus              ${topology.prometheusUrl}/targets`);
 console.log('pids                   ', JSON.stringify(topology.pids()));
 if (process.env.LOAD_ROLLING_RESTART === '1') {

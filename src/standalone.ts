@@ -3,10 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { buildApp } from './app.ts';
 import { loadBuild } from './astro/load-build.ts';
-import { answerPurgeRequests, localPurger } from './cache/purge.ts';
-import { configureOriginCache } from './cache/store.ts';
+import { answerPurgeRequests, forwardSitePurges, localPurger } from './cache/purge.ts';
+import { type RedisPurgeFanOut, startRedisPurgeFanOut, withFanOut } from './cache/redis-fanout.ts';
+import { configureOriginCache, type PurgeRequest, sitePurgeChannel } from './cache/store.ts';
 import { answerMetricsRequests } from './cluster/metrics.ts';
 import type { Config } from './config.ts';
+import { registerPurgeFanOutMetrics } from './metrics/cache.ts';
 import { createRegistry, startMetricsListener } from './metrics/index.ts';
 
 export interface RunningOrigin {
@@ -58,8 +60,12 @@ export async function startOrigin(
 ): Promise<RunningOrigin> {
   const build = await loadBuild(config.BUILD_DIR);
   const cache = configureOriginCache({ maxBytes: config.CACHE_MAX_BYTES, debugHeader: config.CACHE_DEBUG_HEADER });
-  // A worker purges when its primary says so (the primary owns POST /cache/purge).
-  if (workerSlot !== undefined) answerPurgeRequests(cache);
+  // A worker purges when its primary says so (the primary owns POST /cache/purge and Redis),
+  // and tells it of the purges the site's code makes here.
+  if (workerSlot !== undefined) {
+    answerPurgeRequests(cache);
+    forwardSitePurges();
+  }
   signal?.throwIfAborted();
   const registry = config.METRICS_ENABLED ? createRegistry() : undefined;
   const perProcess: Record<string, string> = workerSlot === undefined ? {} : { worker: workerSlot };
@@ -90,6 +96,23 @@ export async function startOrigin(
     signal.throwIfAborted();
   }
   await app.listen({ host: config.HOST, port: config.PORT });
+  // One process, one instance: its purges go to the other instances and theirs come here.
+  let fanOut: RedisPurgeFanOut | undefined;
+  let publishSitePurge: ((request: unknown) => void) | undefined;
+  if (workerSlot === undefined) {
+    const failures = registry ? registerPurgeFanOutMetrics(registry) : undefined;
+    if (config.REDIS_URL) {
+      const redis = startRedisPurgeFanOut({
+        url: config.REDIS_URL,
+        apply: (request) => cache.invalidate(request),
+        log: app.log,
+        onFailure: () => failures?.inc(),
+      });
+      publishSitePurge = (request) => void redis.publish(request as PurgeRequest);
+      sitePurgeChannel.subscribe(publishSitePurge);
+      fanOut = redis;
+    }
+  }
   let metrics: Awaited<ReturnType<typeof startMetricsListener>> | undefined;
   if (registry && workerSlot !== undefined) answerMetricsRequests(registry);
   else if (registry)
@@ -97,8 +120,10 @@ export async function startOrigin(
       host: config.METRICS_HOST,
       port: config.METRICS_PORT,
       logger: app.log,
-      purge: { token: config.CACHE_PURGE_TOKEN, purge: localPurger(cache) },
+      purge: { token: config.CACHE_PURGE_TOKEN, purge: withFanOut(localPurger(cache), fanOut) },
     });
+  // Ready means purges from the other instances reach this one (unless Redis is down at start).
+  await fanOut?.subscribed;
   app.lifecycle.ready = true;
   app.log.info(
     {
@@ -129,6 +154,8 @@ export async function startOrigin(
       closing ??= (async () => {
         const result = await drain(app, config.SHUTDOWN_TIMEOUT_MS, stopAccepting);
         await metrics?.server.close();
+        if (publishSitePurge) sitePurgeChannel.unsubscribe(publishSitePurge);
+        await fanOut?.close();
         return result;
       })();
       return closing;

@@ -1,8 +1,8 @@
-// Several origins as they run in production, on loopback: one redis-server (shared sessions),
-// N origin processes with REDIS_URL, HAProxy in front (health checks on /readyz, retries), and
-// optionally Prometheus scraping every instance as job="astro-origin". Used by
-// `npm run cluster:local` and test/topology/. Every process it starts is stopped by its pid:
-// stop(), or SIGKILL when this process exits without calling it.
+// Several origins as they run in production, on loopback: one redis-server (shared sessions,
+// cache purges passed on between instances), N origin processes with REDIS_URL, HAProxy in front
+// (health checks on /readyz, retries), and optionally Prometheus scraping every instance as
+// job="astro-origin". Used by `npm run cluster:local` and test/topology/. Every process it
+// starts is stopped by its pid: stop(), or SIGKILL when this process exits without calling it.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -81,6 +81,42 @@ function redisPing(port: number): Promise<boolean> {
     socket.once('close', () => resolve(false));
   });
 }
+
+export interface RedisServer {
+  /** redis://127.0.0.1:PORT */
+  url: string;
+  port: number;
+  pid: number | undefined;
+  /** SIGTERM, SIGKILL after 5 s; resolves once it has exited. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A throwaway redis-server on `port` (a free one by default): no persistence, nothing written
+ * to disk, protected mode on, loopback only. Resolves once it answers PING.
+ */
+export async function startRedis({ dir, port }: { dir: string; port?: number }): Promise<RedisServer> {
+  const redisPort = port ?? (await freePort());
+  const daemon = startDaemon('redis-server', REDIS_SERVER, [
+    ...['--port', String(redisPort), '--bind', HOST, '--save', '', '--appendonly', 'no'],
+    ...['--dir', dir, '--daemonize', 'no', '--protected-mode', 'yes'],
+  ]);
+  try {
+    await waitUntil('redis-server', daemon, 10_000, () => redisPing(redisPort));
+  } catch (err) {
+    await stopDaemon(daemon);
+    throw err;
+  }
+  return {
+    url: `redis://${HOST}:${redisPort}`,
+    port: redisPort,
+    pid: daemon.child.pid,
+    stop: () => stopDaemon(daemon),
+  };
+}
+
+/** POST /cache/purge's bearer token on every instance of the topology (loopback only). */
+export const PURGE_TOKEN = 'topology-purge-token';
 
 export interface Instance {
   name: string;
@@ -175,28 +211,24 @@ export async function startTopology(o: TopologyOptions = {}): Promise<Topology> 
   const workDir = mkdtempSync(path.join(tmpdir(), 'astro-origin-topology-'));
   const started: Daemon[] = [];
   const instances: Instance[] = [];
+  let redis: RedisServer | undefined;
   const stopAll = async () => {
     await Promise.all(instances.map((i) => i.server?.stop(15_000)));
-    await Promise.all(started.map((d) => stopDaemon(d)));
+    await Promise.all([...started.map((d) => stopDaemon(d)), redis?.stop()]);
     rmSync(workDir, { recursive: true, force: true });
   };
   try {
-    const redisPort = await freePort();
-    // No persistence: a throwaway store, nothing written to disk.
-    const redis = startDaemon('redis-server', REDIS_SERVER, [
-      ...['--port', String(redisPort), '--bind', HOST, '--save', '', '--appendonly', 'no'],
-      ...['--dir', workDir, '--daemonize', 'no', '--protected-mode', 'yes'],
-    ]);
-    started.push(redis);
-    await waitUntil('redis-server', redis, 10_000, () => redisPing(redisPort));
-    const redisUrl = `redis://${HOST}:${redisPort}`;
+    redis = await startRedis({ dir: workDir });
+    const redisUrl = redis.url;
 
-    const env = { REDIS_URL: redisUrl, ...o.env };
+    // The origin cache as in production (the load harness turns it off by default), X-Cache on
+    // every answer and the purge endpoint on: the tests watch purges cross instances.
+    const env = { REDIS_URL: redisUrl, CACHE_DEBUG_HEADER: 'true', CACHE_PURGE_TOKEN: PURGE_TOKEN, ...o.env };
     const ports = await Promise.all(
       Array.from({ length: count }, async () => ({ port: await freePort(), metricsPort: await freePort() })),
     );
     const servers = await Promise.all(
-      ports.map((p, i) => spawnOrigin({ name: `origin-${i + 1}`, env, ...p, timeoutMs: 60_000 })),
+      ports.map((p, i) => spawnOrigin({ name: `origin-${i + 1}`, env, cache: true, ...p, timeoutMs: 60_000 })),
     );
     servers.forEach((server, i) => {
       const p = ports[i] as { port: number; metricsPort: number };
@@ -254,6 +286,7 @@ export async function startTopology(o: TopologyOptions = {}): Promise<Topology> 
       workDir,
       pids: () =>
         Object.fromEntries([
+          ['redis-server', redis?.pid],
           ...started.map((d) => [d.name, d.child.pid]),
           ...instances.map((i) => [i.name, i.server.child.pid]),
         ]),
@@ -266,6 +299,7 @@ export async function startTopology(o: TopologyOptions = {}): Promise<Topology> 
         instance.server = await spawnOrigin({
           name: instance.name,
           env,
+          cache: true,
           port: instance.port,
           metricsPort: instance.metricsPort,
           timeoutMs: 60_000,

@@ -3,15 +3,14 @@
 // it; the adapter does so by default. `originCache()` is the config helper, as Astro's own
 // memoryCache() is:
 //   experimental: { cache: { provider: originCache() } }
-import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import {
   type CacheRequestContext,
   type Next,
   type OriginCache,
   originCacheInstance,
-  PURGE_BROADCAST_MESSAGE,
   type PurgeRequest,
+  sitePurgeChannel,
 } from './store.ts';
 
 export {
@@ -76,8 +75,9 @@ export function createOriginCacheProvider(cache: OriginCache = originCacheInstan
         tags: tags === undefined ? [] : Array.isArray(tags) ? tags : [tags],
       };
       cache.invalidate(request);
-      // Under WORKERS > 1 the primary passes it on to the other workers (src/cache/purge.ts).
-      if (cluster.isWorker && process.send) process.send({ type: PURGE_BROADCAST_MESSAGE, request });
+      // The origin passes it on: to the other workers (src/cache/purge.ts), to the other
+      // instances over Redis (src/cache/redis-fanout.ts). Outside the origin nobody listens.
+      if (sitePurgeChannel.hasSubscribers) sitePurgeChannel.publish(request);
     },
   };
 }

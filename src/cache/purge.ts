@@ -1,14 +1,18 @@
 // Purging the origin cache from outside: POST /cache/purge on the metrics listener (bearer
 // token), and, under WORKERS > 1, the primary's fan-out to every worker over IPC. The endpoint
-// answers once every worker has purged, so a deploy script can purge the CDN right after.
+// answers once every worker has purged, so a deploy script can purge the CDN right after. The
+// other instances get the purge over Redis (redis-fanout.ts), without confirming it.
 import type { Worker } from 'node:cluster';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { type OriginCache, originCacheInstance, PURGE_BROADCAST_MESSAGE, type PurgeRequest } from './store.ts';
+import { createAsker } from '../cluster/ask.ts';
+import { type OriginCache, originCacheInstance, type PurgeRequest, sitePurgeChannel } from './store.ts';
 
 /** Primary → worker: purge these; worker → primary: done. */
 export const PURGE_REQUEST_MESSAGE = 'astro-fastify-origin:cache-purge';
 export const PURGE_RESPONSE_MESSAGE = 'astro-fastify-origin:cache-purged';
+/** Worker → primary: the site purged this worker's cache; purge the other workers too. */
+export const PURGE_BROADCAST_MESSAGE = 'astro-fastify-origin:cache-purge-broadcast';
 /** A worker that has not confirmed a purge within this fails the request (503). */
 export const WORKER_PURGE_TIMEOUT_MS = 5000;
 export const PURGE_PATH = '/cache/purge';
@@ -20,7 +24,14 @@ export interface PurgeOutcome {
   processes: number;
   /** Workers that did not confirm in time (the purge may not have reached them). */
   unconfirmed: number;
+  /**
+   * With REDIS_URL only: `published` when the purge went out to the other instances (they apply
+   * it as they receive it), `failed` when Redis could not take it (this instance purged anyway).
+   */
+  fanout?: FanOutStatus;
 }
+/** What became of passing a purge on to the other instances (src/cache/redis-fanout.ts). */
+export type FanOutStatus = 'published' | 'failed';
 export type Purger = (request: PurgeRequest) => Promise<PurgeOutcome>;
 
 /** The purge of a single process: its own cache. */
@@ -88,34 +99,34 @@ export function answerPurgeRequests(cache: OriginCache = originCacheInstance()):
 }
 
 /**
+ * In a worker: a purge the site's code made here (it already purged this worker's cache) goes
+ * to the primary, which passes it on to the other workers and instances.
+ */
+export function forwardSitePurges(): void {
+  sitePurgeChannel.subscribe((request) => process.send?.({ type: PURGE_BROADCAST_MESSAGE, request }));
+}
+
+/**
  * The primary's side, over the ready `workers`: `purge` sends a purge to each and resolves once
  * all confirmed (or the timeout passed); `onMessage` (wire it to cluster.on('message')) takes
- * the confirmations, and passes a purge the site's code made in one worker to the others.
+ * the confirmations, and passes a purge the site's code made in one worker to the others, then
+ * to `onSitePurge` (the other instances).
  */
 export function createPurgeFanOut(
   workers: () => Worker[],
-  timeoutMs = WORKER_PURGE_TIMEOUT_MS,
+  {
+    timeoutMs = WORKER_PURGE_TIMEOUT_MS,
+    onSitePurge,
+  }: { timeoutMs?: number; onSitePurge?: (request: PurgeRequest) => void } = {},
 ): { onMessage(worker: Worker, message: unknown): void; purge: Purger } {
-  let nextId = 0;
-  const pending = new Map<number, (removed: number | undefined) => void>();
-  const ask = (worker: Worker, request: PurgeRequest) =>
-    new Promise<number | undefined>((resolve) => {
-      const id = nextId++;
-      const done = (removed: number | undefined) => {
-        clearTimeout(timer);
-        pending.delete(id);
-        worker.off('exit', gone);
-        resolve(removed);
-      };
-      // A worker that exits takes its cache with it: nothing left to purge there.
-      const gone = () => done(0);
-      const timer = setTimeout(() => done(undefined), timeoutMs);
-      pending.set(id, done);
-      worker.once('exit', gone);
-      worker.send({ type: PURGE_REQUEST_MESSAGE, id, request }, (err: Error | null) => {
-        if (err) done(worker.isDead() ? 0 : undefined);
-      });
-    });
+  const asker = createAsker<number>(timeoutMs);
+  /** Entries the worker removed; undefined when it did not confirm (the purge may not have reached it). */
+  const ask = async (worker: Worker, request: PurgeRequest): Promise<number | undefined> => {
+    const result = await asker.ask(worker, { type: PURGE_REQUEST_MESSAGE, request });
+    if (result.answered) return result.value;
+    // A worker that exits takes its cache with it: nothing left to purge there.
+    return result.reason === 'exit' || (result.reason === 'unsent' && worker.isDead()) ? 0 : undefined;
+  };
   const purgeAll = async (request: PurgeRequest, except?: Worker): Promise<PurgeOutcome> => {
     const answers = await Promise.all(workers().flatMap((w) => (w === except ? [] : [ask(w, request)])));
     return {
@@ -128,8 +139,11 @@ export function createPurgeFanOut(
     onMessage(worker, raw) {
       const message = raw as { type?: string; id?: number; removed?: number; request?: PurgeRequest } | undefined;
       if (message?.type === PURGE_RESPONSE_MESSAGE && message.id !== undefined)
-        pending.get(message.id)?.(message.removed ?? 0);
-      else if (message?.type === PURGE_BROADCAST_MESSAGE && message.request) void purgeAll(message.request, worker);
+        asker.answer(message.id, message.removed ?? 0);
+      else if (message?.type === PURGE_BROADCAST_MESSAGE && message.request) {
+        void purgeAll(message.request, worker);
+        onSitePurge?.(message.request);
+      }
     },
     purge: (request) => purgeAll(request),
   };

@@ -25,6 +25,12 @@ export type CacheEvent =
   | { type: 'purge'; removed: number };
 /** Every counted event, for the metrics module (and anyone else who listens). */
 export const cacheChannel = diagnostics.channel('astro-fastify-origin:cache');
+/**
+ * A PurgeRequest the site's own code made (cache.invalidate() → the provider), after it purged
+ * this process's cache: the origin passes it on to the other workers and instances. Purges that
+ * arrive from elsewhere are not published here, so they are not passed on again.
+ */
+export const sitePurgeChannel = diagnostics.channel('astro-fastify-origin:cache-site-purge');
 
 /** Statuses a shared cache may keep (the rest are always rendered). */
 export const CACHEABLE_STATUSES: ReadonlySet<number> = new Set([200, 301, 308, 404, 410]);
@@ -500,9 +506,6 @@ export class OriginCache {
     if (cacheChannel.hasSubscribers) cacheChannel.publish(event);
   }
 }
-
-/** Worker → primary: the site purged this worker's cache; purge the other workers too. */
-export const PURGE_BROADCAST_MESSAGE = 'astro-fastify-origin:cache-purge-broadcast';
 
 const SLOT = Symbol.for('astro-fastify-origin.cache');
 type WithSlot = typeof globalThis & { [SLOT]?: OriginCache };

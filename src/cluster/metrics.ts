@@ -4,6 +4,7 @@
 // each metric's aggregator; series that must not be summed carry a `worker` label.
 import type { Worker } from 'node:cluster';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
+import { createAsker } from './ask.ts';
 import { isMessage, MESSAGE } from './messages.ts';
 
 /** What registry.getMetricsAsJSON() gives (prom-client does not export the type; `type` is a string at run time). */
@@ -66,35 +67,19 @@ export function createClusterMetrics(workerStates: () => { ready: number; starti
     registers: [registry],
   });
 
-  let nextId = 0;
-  const pending = new Map<number, (metrics: MetricsJSON | undefined) => void>();
+  const asker = createAsker<MetricsJSON | undefined>(WORKER_SCRAPE_TIMEOUT_MS);
   const lastSeen = new Map<number, MetricsJSON>();
   let retired: MetricsJSON = [];
   /** The folding of exited workers' last metrics into `retired`, in order. */
   let retiring: Promise<void> = Promise.resolve();
 
-  const ask = (worker: Worker): Promise<MetricsJSON | undefined> =>
-    new Promise((resolve) => {
-      const id = nextId++;
-      const done = (metrics: MetricsJSON | undefined) => {
-        clearTimeout(timer);
-        pending.delete(id);
-        worker.off('exit', gone);
-        resolve(metrics);
-      };
-      // A worker that dies mid-scrape is left out at once, not after the timeout.
-      const gone = () => done(undefined);
-      const timer = setTimeout(() => {
-        timeouts.inc();
-        done(undefined);
-      }, WORKER_SCRAPE_TIMEOUT_MS);
-      pending.set(id, done);
-      worker.once('exit', gone);
-      // A closed IPC channel (the worker is exiting) is reported to the callback, not thrown.
-      worker.send({ type: MESSAGE.metricsRequest, id }, (err: Error | null) => {
-        if (err) done(undefined);
-      });
-    });
+  // A worker that dies mid-scrape is left out at once (the asker settles on its exit).
+  const ask = async (worker: Worker): Promise<MetricsJSON | undefined> => {
+    const result = await asker.ask(worker, { type: MESSAGE.metricsRequest });
+    if (result.answered) return result.value;
+    if (result.reason === 'timeout') timeouts.inc();
+    return undefined;
+  };
 
   return {
     registry,
@@ -103,7 +88,7 @@ export function createClusterMetrics(workerStates: () => { ready: number; starti
       if (!isMessage(message, MESSAGE.metricsResponse) || message.id === undefined) return;
       const metrics = message.metrics as MetricsJSON | undefined;
       if (metrics) lastSeen.set(worker.id, metrics);
-      pending.get(message.id)?.(metrics);
+      asker.answer(message.id, metrics);
     },
     async metrics(workers) {
       const answers = await Promise.all([...workers].map(async (worker) => ({ worker, metrics: await ask(worker) })));

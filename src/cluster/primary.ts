@@ -19,7 +19,9 @@ import cluster, { type Worker } from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { createPurgeFanOut } from '../cache/purge.ts';
+import { startRedisPurgeFanOut, withFanOut } from '../cache/redis-fanout.ts';
 import type { Config } from '../config.ts';
+import { registerPurgeFanOutMetrics } from '../metrics/cache.ts';
 import { startMetricsListener } from '../metrics/listener.ts';
 import { restartDelay } from './backoff.ts';
 import { isMessage, MESSAGE, type MessageType, WORKER_SLOT_ENV } from './messages.ts';
@@ -220,8 +222,24 @@ export async function runPrimary(config: Config, count: number): Promise<void> {
   let shutdown: (exitCode: number) => Promise<void> = async () => {};
   const supervisor = new Supervisor(config, count, log, () => void shutdown(1));
   // POST /cache/purge reaches every ready worker's cache before it answers; a purge made by the
-  // site's code in one worker is passed on to the others.
-  const purges = createPurgeFanOut(() => supervisor.readyWorkers());
+  // site's code in one worker is passed on to the others. With REDIS_URL this process, not each
+  // worker, passes both on to the other instances and relays theirs to every worker.
+  const failures = registerPurgeFanOutMetrics(supervisor.metrics.registry);
+  const redis = config.REDIS_URL
+    ? startRedisPurgeFanOut({
+        url: config.REDIS_URL,
+        apply: async (request) => {
+          const { unconfirmed } = await purges.purge(request);
+          if (unconfirmed > 0)
+            log.warn({ purge: request, unconfirmed }, "workers did not confirm another instance's purge in time");
+        },
+        log,
+        onFailure: () => failures.inc(),
+      })
+    : undefined;
+  const purges = createPurgeFanOut(() => supervisor.readyWorkers(), {
+    onSitePurge: (request) => void redis?.publish(request),
+  });
   cluster.on('message', (worker, message) => purges.onMessage(worker, message));
   const listener = config.METRICS_ENABLED
     ? await startMetricsListener(
@@ -233,7 +251,7 @@ export async function runPrimary(config: Config, count: number): Promise<void> {
           host: config.METRICS_HOST,
           port: config.METRICS_PORT,
           logger: log,
-          purge: { token: config.CACHE_PURGE_TOKEN, purge: purges.purge },
+          purge: { token: config.CACHE_PURGE_TOKEN, purge: withFanOut(purges.purge, redis) },
         },
       )
     : undefined;
@@ -243,6 +261,7 @@ export async function runPrimary(config: Config, count: number): Promise<void> {
     stopping ??= (async () => {
       const { failed } = await supervisor.stop();
       await listener?.server.close();
+      await redis?.close();
       const code = failed || exitCode !== 0 ? 1 : 0;
       log.info({ exitCode: code }, 'primary: every worker has exited');
       process.exit(code);

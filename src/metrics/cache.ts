@@ -63,3 +63,16 @@ export function registerCacheMetrics(registry: Registry): () => void {
   cacheChannel.subscribe(onEvent);
   return () => cacheChannel.unsubscribe(onEvent);
 }
+
+/**
+ * Purges made on this instance that could not be passed on to the others over Redis (REDIS_URL;
+ * src/cache/redis-fanout.ts). Registered in the process that publishes them, once per instance:
+ * the single process, or the cluster primary (never in its workers, whose series it sums).
+ */
+export function registerPurgeFanOutMetrics(registry: Registry): Counter {
+  return new Counter({
+    name: 'origin_cache_purge_fanout_failures_total',
+    help: 'Purges carried out on this instance that Redis did not take for the other instances (REDIS_URL down or not answering): the other instances keep their copies until these expire or are purged again.',
+    registers: [registry],
+  });
+}

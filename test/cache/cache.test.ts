@@ -3,11 +3,11 @@
 // the metrics listener's endpoint) in one process and across WORKERS=2. The demo's
 // /cache/stamp page says how cacheable it is from its query and counts its own renders.
 import assert from 'node:assert/strict';
-import { get as httpGet } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { ensureBuild } from '../../load/lib/build.ts';
 import { type OriginProcess, spawnOrigin } from '../helpers/origin.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
+import { bothWorkers } from '../helpers/workers.ts';
 
 const TOKEN = 'test-purge-token';
 let run = 0;
@@ -270,17 +270,6 @@ describe('origin cache: the byte budget', { timeout: 60_000 }, () => {
   });
 });
 
-/** GET on a new connection each time, so the cluster's round-robin spreads them over the workers. */
-function getFresh(url: string): Promise<{ pid: number; render: number }> {
-  return new Promise((resolve, reject) => {
-    httpGet(url, { agent: false }, (res) => {
-      let text = '';
-      res.on('data', (chunk) => (text += chunk));
-      res.on('end', () => resolve(JSON.parse(text) as { pid: number; render: number }));
-    }).on('error', reject);
-  });
-}
-
 describe('origin cache under WORKERS=2: a purge reaches every worker before the endpoint answers', {
   timeout: 90_000,
 }, () => {
@@ -295,17 +284,6 @@ describe('origin cache under WORKERS=2: a purge reaches every worker before the 
   after(async () => {
     assert.equal(await origin.stop(), 0);
   });
-
-  /** Requests until each of the two workers has answered `times` times; the latest render per pid. */
-  async function bothWorkers(url: string, times = 2): Promise<Map<number, number[]>> {
-    const seen = new Map<number, number[]>();
-    for (let i = 0; i < 60; i++) {
-      const { pid, render } = await getFresh(url);
-      seen.set(pid, [...(seen.get(pid) ?? []), render]);
-      if (seen.size === 2 && [...seen.values()].every((r) => r.length >= times)) return seen;
-    }
-    throw new Error(`the requests did not reach two workers: ${JSON.stringify([...seen])}`);
-  }
 
   for (const how of ['tags', 'paths'] as const) {
     test(`purge by ${how}`, async () => {

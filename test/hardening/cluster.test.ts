@@ -82,6 +82,8 @@ describe('WORKERS=2', () => {
     }
     assert.equal(value(text, 'origin_cluster_workers{state="ready"}'), 2);
     assert.equal(value(text, 'origin_cluster_worker_restarts_total'), 0);
+    // The primary's own, once (its workers never pass purges on to other instances themselves).
+    assert.equal(text.match(/^origin_cache_purge_fanout_failures_total /gm)?.length, 1);
     // promtool is a test dependency (scripts/install-test-deps.sh): required here as everywhere.
     const { code, output } = await run('promtool', ['check', 'metrics'], { input: text });
     assert.equal(code, 0, output);

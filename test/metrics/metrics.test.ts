@@ -60,6 +60,7 @@ test('the exposition passes promtool check metrics and has every documented fami
     'origin_cache_revalidations_total{outcome="success"}',
     'origin_cache_evictions_total',
     'origin_cache_purges_total',
+    'origin_cache_purge_fanout_failures_total 0',
     'origin_cache_bytes',
     'origin_cache_entries',
   ]) {

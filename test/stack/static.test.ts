@@ -522,6 +522,7 @@ describe('Prometheus config and alert rules (promtool)', () => {
       AstroOriginMemoryGrowth: /nodejs_heap_size_used_bytes/,
       AstroOriginPoolReuseWhilePolicyOff: /astro_queue_pool_policy_info\{[^}]*policy="off"/,
       AstroOriginCacheHitRatioCollapsed: /origin_cache_requests_total\{[^}]*result=~"hit\|stale"/,
+      AstroOriginCachePurgeNotPassedOn: /origin_cache_purge_fanout_failures_total/,
     };
     for (const [name, pattern] of Object.entries(required)) {
       const rule = alerts.get(name) as

@@ -1,15 +1,18 @@
-// Three origins behind HAProxy, sharing sessions through one redis-server, scraped by one
-// Prometheus (load/lib/topology.ts, what `npm run cluster:local` starts): a session crosses
-// instances, a rolling restart under load loses no request, and Prometheus sums the instances
-// as the Grafana dashboard does. Everything started is stopped by pid, and checked gone.
+// Three origins behind HAProxy, sharing sessions and cache purges through one redis-server,
+// scraped by one Prometheus (load/lib/topology.ts, what `npm run cluster:local` starts): a
+// session crosses instances, a purge made on one instance empties all three, a rolling restart
+// under load loses no request, and Prometheus sums the instances as the Grafana dashboard does.
+// Everything started is stopped by pid, and checked gone.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import {
   HAPROXY,
+  type Instance,
   JOB,
   PROMETHEUS,
+  PURGE_TOKEN,
   REDIS_SERVER,
   rollingRestart,
   startTopology,
@@ -84,6 +87,77 @@ test('a session started through one instance is read and updated through the oth
       assert.equal((await count(instance.url, cookie)).body.count, 1, `${instance.name} read it from Redis only`);
   } finally {
     redis.disconnect();
+  }
+});
+
+/** The X-Cache answer of `instance` alone (not through HAProxy) for `page`. */
+async function xCache(instance: Instance, page: string): Promise<string | null> {
+  const res = await fetch(instance.url + page);
+  assert.equal(res.status, 200, `${instance.name} ${page}`);
+  await res.arrayBuffer();
+  return res.headers.get('x-cache');
+}
+
+/** Every instance holds `page`: asked until each answers a HIT. */
+async function warm(page: string): Promise<void> {
+  for (const instance of topology.instances)
+    await waitFor(`${instance.name} to hold ${page}`, 5000, async () => (await xCache(instance, page)) === 'HIT');
+}
+
+/**
+ * Each instance answers `page` with a MISS: at once the one that purged (`purgedBy`), which did
+ * so before it answered; the others within the Redis round trip (a HIT before the message has
+ * arrived is asked again; the answer after it is the MISS, and the page is cached again).
+ */
+async function missEverywhere(page: string, how: string, purgedBy: Instance): Promise<number[]> {
+  assert.equal(await xCache(purgedBy, page), 'MISS', `${purgedBy.name} after ${how}`);
+  const asked: number[] = [];
+  for (const instance of topology.instances.filter((i) => i !== purgedBy)) {
+    let n = 0;
+    await waitFor(
+      `${instance.name} to answer ${page} with a MISS after ${how}`,
+      3000,
+      async () => {
+        n++;
+        return (await xCache(instance, page)) === 'MISS' ? true : undefined;
+      },
+      50,
+    );
+    asked.push(n);
+  }
+  return asked;
+}
+
+test("a purge reaches all three: POST /cache/purge on one instance, the site's cache.invalidate() on another", async (t) => {
+  const [a, b] = topology.instances as [Instance, Instance];
+  // The demo caches /docs/** for 60 s, tagged docs and docs:<section> (astro.config.mjs).
+  const page = '/docs/caching/purging';
+  await warm(page);
+  const res = await fetch(new URL('/cache/purge', a.server.metricsUrl), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${PURGE_TOKEN}` },
+    body: JSON.stringify({ tags: ['docs:caching'] }),
+  });
+  assert.equal(res.status, 200);
+  const outcome = (await res.json()) as { removed: number; fanout?: string };
+  assert.ok(outcome.removed >= 1, `${a.name} purged its own copy: ${JSON.stringify(outcome)}`);
+  assert.equal(outcome.fanout, 'published');
+  const afterPost = await missEverywhere(page, `POST /cache/purge on ${a.name}`, a);
+
+  await warm(page);
+  const site = await fetch(`${b.url}/cache/invalidate`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ path: page }),
+  });
+  assert.equal(site.status, 200);
+  const afterSite = await missEverywhere(page, `cache.invalidate({ path }) on ${b.name}`, b);
+  // 1 each: the other instances had the purge before the test's next request reached them.
+  t.diagnostic(`requests until the other instances answered MISS: ${JSON.stringify({ afterPost, afterSite })}`);
+
+  for (const instance of topology.instances) {
+    const text = await (await fetch(instance.server.metricsUrl as string)).text();
+    assert.match(text, /^origin_cache_purge_fanout_failures_total 0$/m, `${instance.name}: no failed fan-out`);
   }
 });
 
