@@ -28,11 +28,7 @@ export interface WebRequest {
   clientAddress: string | undefined;
 }
 
-/**
- * Builds the Web Request as Astro's own createRequest does, so X-Forwarded-Host/Proto/For are
- * trusted exactly when Astro trusts them (security.allowedDomains). Fastify has already read
- * the body within its bodyLimit (413 past it); it is handed over as bytes.
- */
+/** The `security.allowedDomains` of the site: the hosts whose X-Forwarded-* Astro trusts. */
 export type AllowedDomains = NonNullable<Parameters<typeof createRequest>[1]>['allowedDomains'];
 
 /**
@@ -43,7 +39,9 @@ export type AllowedDomains = NonNullable<Parameters<typeof createRequest>[1]>['a
  * front. Making it eagerly (an AbortController, the signal undici's Request then follows, a
  * socket listener set and removed) was ~20 µs a request on this project's bench machine,
  * about 10 % of a small page, for a signal most pages never read.
- * With allowedDomains set, createRequest itself builds the request.
+ * With allowedDomains set, createRequest itself builds the request, so X-Forwarded-Host/Proto/For
+ * are trusted exactly when Astro trusts them. Fastify has already read the body within its
+ * bodyLimit (413 past it); it is handed over as bytes.
  */
 export function toWebRequest(request: FastifyRequest, allowedDomains: AllowedDomains): WebRequest {
   const raw = request.raw;
