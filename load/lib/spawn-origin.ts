@@ -234,16 +234,7 @@ export async function spawnAstroNode({
   env = {},
   nodeArgs = [],
 }: OriginOptions = {}): Promise<Server> {
-  const port = await freePort();
-  return spawnServer({
-    name,
-    script: path.join(buildDir, 'server', 'entry.mjs'),
-    nodeArgs,
-    port,
-    env: { ...env, HOST, PORT: String(port) },
-    readyPath: '/',
-    ready: (status) => status > 0 && status < 500,
-  });
+  return spawnPeer({ name, script: path.join(buildDir, 'server', 'entry.mjs'), nodeArgs, env });
 }
 
 /**
@@ -258,16 +249,24 @@ export async function spawnBare({
   env = {},
   nodeArgs = [],
 }: OriginOptions = {}): Promise<Server> {
-  const port = await freePort();
-  return spawnServer({
+  return spawnPeer({
     name,
     script: path.join('load', 'bare-server.ts'),
     args: [buildDir],
     nodeArgs: [...(asyncContextFrame ? ['--experimental-async-context-frame'] : []), ...nodeArgs],
-    port,
     // The demo enables Astro's cache with our provider, which runs inside app.render() too:
     // off, as for our origin, or bare would be timing cache hits.
-    env: { ...NO_ORIGIN_CACHE, ...env, HOST, PORT: String(port) },
+    env: { ...NO_ORIGIN_CACHE, ...env },
+  });
+}
+
+/** A server with no /readyz (bare, @astrojs/node) on a free port: ready once `/` answers below 500. */
+async function spawnPeer(o: Omit<SpawnOptions, 'port' | 'readyPath' | 'ready'>): Promise<Server> {
+  const port = await freePort();
+  return spawnServer({
+    ...o,
+    port,
+    env: { ...o.env, HOST, PORT: String(port) },
     readyPath: '/',
     ready: (status) => status > 0 && status < 500,
   });

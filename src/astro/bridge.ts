@@ -59,15 +59,15 @@ export function toWebRequest(request: FastifyRequest, allowedDomains: AllowedDom
     headers: requestHeaders(raw),
     body: withBody ? (body as Buffer<ArrayBuffer>) : undefined,
   };
+  let web: Request;
   try {
-    return {
-      request: new NodeRequest(`${protocol}://localhost${raw.url}`, init, raw),
-      clientAddress: raw.socket?.remoteAddress,
-    };
+    web = new NodeRequest(`${protocol}://localhost${raw.url}`, init, raw);
   } catch {
-    // As createRequest: a target URL cannot parse (the hardening hook refuses most first).
-    return { request: new NodeRequest(`${protocol}://localhost`, init, raw), clientAddress: raw.socket?.remoteAddress };
+    // As createRequest: a target URL that cannot parse gets the origin alone (the hardening
+    // hook refuses most of them first).
+    web = new NodeRequest(`${protocol}://localhost`, init, raw);
   }
+  return { request: web, clientAddress: raw.socket?.remoteAddress };
 }
 
 /** createRequest's makeRequestHeaders: every value, repeated headers appended one by one. */
