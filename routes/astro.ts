@@ -32,6 +32,7 @@ const METHODS = [...ALLOWED_METHODS];
 const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { build }) => {
   const { app } = build;
   const policy = fastify.poolPolicy;
+  const turns = fastify.renderTurns;
   const queueEnabled = queuedRenderingEnabled(app);
   const nodesCountable = queueEnabled && enableQueueNodeCounting(build.fetchState);
   const allowedDomains = app.getAllowedDomains?.() ?? [];
@@ -66,6 +67,9 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
       // The origin cache's fresh copy, if any, without running Astro (src/cache/fast-path.ts).
       const hit = routeData && sendFreshHit(reply, webRequest);
       if (hit) return hit;
+      // A busy loop gets back to its sockets between renders (src/astro/render-turns.ts).
+      const turn = turns.admit();
+      if (turn) await turn;
       const renderer = routeData ? rendererOf(routeData, queueEnabled) : 'recursive';
       const started = performance.now();
       // Only while src/metrics/queue-nodes.ts listens: otherwise no per-request work at all.

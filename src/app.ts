@@ -113,6 +113,7 @@ export async function buildApp({
     build,
     poolPolicy: config.POOL_POLICY,
     poolSize: config.POOL_SIZE,
+    renderSliceMs: config.RENDER_SLICE_MS,
     staticCacheControl: config.STATIC_CACHE_CONTROL,
   });
   return fastify;

@@ -7,6 +7,7 @@ import astroRoutes from '../routes/astro.ts';
 import { logAstroFaults } from './astro/faults.ts';
 import { type LoadedBuild, loadBuild } from './astro/load-build.ts';
 import { applyPoolPolicy, type PoolPolicy } from './astro/pool-policy.ts';
+import { createRenderTurns, DEFAULT_RENDER_SLICE_MS, type RenderTurns } from './astro/render-turns.ts';
 import { POOL_POLICIES, type PoolPolicyName } from './config.ts';
 import { PluginOptionsError } from './errors.ts';
 import staticFiles from './plugins/static-files.ts';
@@ -27,6 +28,12 @@ export interface AstroOriginOptions {
   poolSize?: number;
   /** Cache-Control of public/ files and prerendered pages (hashed assets stay immutable). */
   staticCacheControl?: string;
+  /**
+   * Milliseconds of rendering one event-loop turn may start before later renders wait (in
+   * arrival order) for a later turn, so a busy origin keeps accepting connections. 0: no limit.
+   * Default 10.
+   */
+  renderSliceMs?: number;
 }
 
 declare module 'fastify' {
@@ -35,6 +42,8 @@ declare module 'fastify' {
     poolPolicy: PoolPolicy;
     /** The Astro build being served. */
     astroBuild: LoadedBuild;
+    /** Where renders wait for a turn of the event loop; the overload plugin reads how long. */
+    renderTurns: RenderTurns;
   }
   interface FastifyRequest {
     /** Extra Astro.locals for this request; a hook of the app may set them before the catch-all runs. */
@@ -57,6 +66,9 @@ function checkOptions(options: AstroOriginOptions): void {
   const cache = options.staticCacheControl;
   if (cache !== undefined && (typeof cache !== 'string' || cache === ''))
     throw new PluginOptionsError('`staticCacheControl` must be a non-empty Cache-Control value');
+  const slice = options.renderSliceMs;
+  if (slice !== undefined && !(typeof slice === 'number' && slice >= 0 && slice <= 60_000))
+    throw new PluginOptionsError('`renderSliceMs` must be a number of milliseconds from 0 (no limit) to 60000');
 }
 
 const astroOriginPlugin: FastifyPluginAsync<AstroOriginOptions> = async (fastify, options) => {
@@ -70,6 +82,7 @@ const astroOriginPlugin: FastifyPluginAsync<AstroOriginOptions> = async (fastify
   logAstroFaults(build.app, fastify.log);
   fastify.decorate('poolPolicy', policy);
   fastify.decorate('astroBuild', build);
+  fastify.decorate('renderTurns', createRenderTurns(options.renderSliceMs ?? DEFAULT_RENDER_SLICE_MS));
   fastify.decorateRequest('astroLocals', undefined);
   fastify.decorateRequest('renderFailed', false);
   decorateRouteLabel(fastify);

@@ -10,7 +10,7 @@ import { registerOverloadMetrics } from './overload.ts';
 import { registerPoolMetrics } from './pool.ts';
 import { registerProcessMetrics } from './process.ts';
 import { registerQueueNodeMetrics } from './queue-nodes.ts';
-import { registerRenderMetrics } from './render.ts';
+import { registerRenderMetrics, registerRenderTurnMetrics } from './render.ts';
 
 export { startMetricsListener } from './listener.ts';
 export { createRegistry } from './registry.ts';
@@ -38,6 +38,7 @@ const originMetricsPlugin: FastifyPluginAsync<OriginMetricsOptions> = async (fas
   // cover its routes): its series are declared once the app is ready.
   fastify.addHook('onReady', async () => {
     if (fastify.hasDecorator('poolPolicy')) registerPoolMetrics(registry, fastify.poolPolicy, perProcess);
+    if (fastify.hasDecorator('renderTurns')) registerRenderTurnMetrics(registry, fastify.renderTurns);
   });
   fastify.addHook('onClose', async () => {
     unsubscribeRender();

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { type OverloadEvent, overloadChannel } from '../plugins/overload.ts';
+import { OVERLOAD_REASONS, type OverloadEvent, overloadChannel } from '../plugins/overload.ts';
 
 /**
  * origin_overload_rejections_total (fed by the overload plugin's diagnostics channel),
@@ -11,13 +11,12 @@ import { type OverloadEvent, overloadChannel } from '../plugins/overload.ts';
 export function registerOverloadMetrics(registry: Registry, fastify: FastifyInstance): () => void {
   const rejections = new Counter({
     name: 'origin_overload_rejections_total',
-    help: 'Requests answered 503 + Retry-After because the process was past an overload limit, by the limit (eventLoopDelay, eventLoopUtilization, heapUsedBytes, rssBytes).',
+    help: 'Requests answered 503 + Retry-After because the process was past an overload limit, by the limit (eventLoopDelay; renderWait: renders waited that long for a loop turn; eventLoopUtilization, heapUsedBytes, rssBytes).',
     labelNames: ['reason'],
     registers: [registry],
   });
   // Every reason exists from the start (at 0), so rate() has a series before the first 503.
-  for (const reason of ['eventLoopDelay', 'eventLoopUtilization', 'heapUsedBytes', 'rssBytes'])
-    rejections.inc({ reason }, 0);
+  for (const reason of OVERLOAD_REASONS) rejections.inc({ reason }, 0);
   new Gauge({
     name: 'origin_overloaded',
     help: 'Processes past an overload limit now (1 per process; summed over workers).',

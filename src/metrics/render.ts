@@ -1,5 +1,6 @@
-import { Histogram, type Registry } from 'prom-client';
+import { Gauge, Histogram, type Registry } from 'prom-client';
 import { type RenderEvent, renderChannel } from '../astro/bridge.ts';
+import type { RenderTurns } from '../astro/render-turns.ts';
 
 /** astro_render_duration_seconds, fed by the bridge's diagnostics channel. */
 export function registerRenderMetrics(registry: Registry): () => void {
@@ -16,4 +17,16 @@ export function registerRenderMetrics(registry: Registry): () => void {
   };
   renderChannel.subscribe(onRender);
   return () => renderChannel.unsubscribe(onRender);
+}
+
+/** origin_renders_waiting, read at scrape time. */
+export function registerRenderTurnMetrics(registry: Registry, turns: RenderTurns): void {
+  new Gauge({
+    name: 'origin_renders_waiting',
+    help: 'Renders waiting for an event-loop turn with room (RENDER_SLICE_MS): the backlog of a saturated process.',
+    registers: [registry],
+    collect() {
+      this.set(turns.waiting());
+    },
+  });
 }

@@ -2,7 +2,7 @@
 // Retry-After at once instead of queueing work without bound. @fastify/under-pressure samples
 // the process every OVERLOAD_SAMPLE_INTERVAL_MS; the per-request check reads four numbers.
 import diagnostics from 'node:diagnostics_channel';
-import underPressure from '@fastify/under-pressure';
+import underPressure, { TYPE_HEALTH_CHECK } from '@fastify/under-pressure';
 import type { FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 import { OverloadedError, PluginOptionsError } from '../errors.ts';
@@ -19,8 +19,19 @@ export const OVERLOAD_SAMPLE_INTERVAL_MS = 500;
  */
 export const EXEMPT_ROUTES = new Set(['/healthz', '/readyz']);
 
+/** The reason of a 503 sent because renders waited longer than maxEventLoopDelayMs for a loop turn. */
+export const RENDER_WAIT_REASON = 'renderWait';
+/** Every reason a request is shed for (the metric's label values). */
+export const OVERLOAD_REASONS = [
+  'eventLoopDelay',
+  RENDER_WAIT_REASON,
+  'eventLoopUtilization',
+  'heapUsedBytes',
+  'rssBytes',
+];
+
 export interface OverloadEvent {
-  /** Which limit was exceeded: eventLoopDelay, eventLoopUtilization, heapUsedBytes, rssBytes. */
+  /** Which limit was exceeded: one of OVERLOAD_REASONS. */
   reason: string;
 }
 /** One message per shed request, for the metrics (origin_overload_rejections_total). */
@@ -41,8 +52,16 @@ const overloadPlugin: FastifyPluginAsync<OverloadOptions> = async (fastify, opti
       throw new PluginOptionsError(`overload: ${name} must be a number >= 0`);
   }
   const retryAfter = options.retryAfterSeconds;
+  const maxDelay = options.maxEventLoopDelayMs;
   await fastify.register(underPressure, {
-    maxEventLoopDelay: options.maxEventLoopDelayMs,
+    maxEventLoopDelay: maxDelay,
+    // The origin plugin caps the rendering one loop turn does (src/astro/render-turns.ts): a
+    // saturated origin then shows its backlog as renders waiting for a turn, not as loop delay.
+    // The same limit applies to that wait. Read lazily: the origin plugin registers later.
+    ...(maxDelay > 0 && {
+      healthCheck: async () => !fastify.hasDecorator('renderTurns') || fastify.renderTurns.oldestWaitMs() < maxDelay,
+      healthCheckInterval: OVERLOAD_SAMPLE_INTERVAL_MS,
+    }),
     maxEventLoopUtilization: options.maxEventLoopUtilization,
     // 'interval': utilisation over the last sample, not since start (the default), so the
     // origin recovers as soon as the load drops.
@@ -54,7 +73,10 @@ const overloadPlugin: FastifyPluginAsync<OverloadOptions> = async (fastify, opti
     pressureHandler(request, reply, type) {
       if (request.routeOptions.url !== undefined && EXEMPT_ROUTES.has(request.routeOptions.url)) return;
       setRouteLabel(request, ROUTE_LABELS.overloaded);
-      if (overloadChannel.hasSubscribers) overloadChannel.publish({ reason: type } satisfies OverloadEvent);
+      if (overloadChannel.hasSubscribers)
+        overloadChannel.publish({
+          reason: type === TYPE_HEALTH_CHECK ? RENDER_WAIT_REASON : type,
+        } satisfies OverloadEvent);
       reply.header('retry-after', String(retryAfter));
       // Thrown, not sent: the error handler answers (JSON 503), and Fastify stops the hooks.
       throw new OverloadedError(retryAfter);

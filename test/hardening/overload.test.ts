@@ -7,6 +7,9 @@ import autocannon from 'autocannon';
 import { type OriginProcess, spawnOrigin } from '../helpers/origin.ts';
 import { assertServing } from '../helpers/raw-http.ts';
 
+/** The demo's largest docs page (uncached here): rendered in one synchronous stretch. */
+const SYNC_PAGE = '/docs/load-testing/autocannon';
+
 const metric = async (origin: OriginProcess, pattern: RegExp) =>
   Number(pattern.exec(await (await fetch(origin.metricsUrl)).text())?.[1] ?? NaN);
 
@@ -15,6 +18,8 @@ test('past MAX_EVENT_LOOP_UTILIZATION under load: 503 + Retry-After, probes stay
 }, async () => {
   const origin = await spawnOrigin({
     MAX_EVENT_LOOP_UTILIZATION: '0.5',
+    // This limit alone: with the default MAX_EVENT_LOOP_DELAY_MS, a deep backlog is shed as renderWait too.
+    MAX_EVENT_LOOP_DELAY_MS: '0',
     OVERLOAD_RETRY_AFTER_SECONDS: '7',
     LOG_LEVEL: 'warn',
   });
@@ -106,6 +111,44 @@ test('past MAX_HEAP_USED_BYTES: every route but the probes is shed, with reason 
     assert.ok((await metric(origin, /^origin_overload_rejections_total\{reason="heapUsedBytes"\} (\S+)$/m)) >= 5);
     const text = await (await fetch(origin.metricsUrl)).text();
     assert.match(text, /http_request_duration_seconds_count\{method="GET",route="\(overloaded\)",status_code="503"\}/);
+  } finally {
+    assert.equal(await origin.stop(), 0);
+  }
+});
+
+test('renders waiting past MAX_EVENT_LOOP_DELAY_MS for a loop turn: shed with reason renderWait, the backlog in origin_renders_waiting', {
+  timeout: 60_000,
+}, async () => {
+  // Render turns keep the loop's own delay near RENDER_SLICE_MS however deep the backlog: the
+  // backlog shows as renders waiting for a turn, and the same limit applies to their wait.
+  const origin = await spawnOrigin({ MAX_EVENT_LOOP_DELAY_MS: '150', CACHE_MAX_BYTES: '0', LOG_LEVEL: 'warn' });
+  try {
+    await assertServing(origin.url);
+    let waitingSeen = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        waitingSeen = Math.max(waitingSeen, await metric(origin, /^origin_renders_waiting (\S+)$/m));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    // The largest docs page: a queue render of ~2 300 nodes, a few ms of synchronous work each;
+    // 50 at once wait ~50 × that. (Not /probe-large: its components await timers, so its renders
+    // interleave instead of waiting for a turn.)
+    const result = await autocannon({ url: `${origin.url}${SYNC_PAGE}`, connections: 50, duration: 4 });
+    sampling = false;
+    await sampler;
+    assert.ok(result.non2xx > 0, `some requests were shed (${result['2xx']} answered 2xx)`);
+    assert.ok((await metric(origin, /^origin_overload_rejections_total\{reason="renderWait"\} (\S+)$/m)) > 0);
+    assert.ok(waitingSeen > 0, 'origin_renders_waiting showed the backlog');
+    // Load gone: the next sample finds no render waiting, and the origin serves again.
+    let recovered = false;
+    for (let i = 0; i < 50 && !recovered; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      recovered = (await fetch(`${origin.url}/docs/`)).status === 200;
+    }
+    assert.ok(recovered, 'the origin recovered once the load stopped');
+    await assertServing(origin.url, { alive: () => origin.child.exitCode === null });
   } finally {
     assert.equal(await origin.stop(), 0);
   }

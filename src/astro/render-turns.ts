@@ -1,0 +1,84 @@
+// How much rendering one event-loop turn may do before the loop gets back to its sockets.
+//
+// Since libuv 1.45 (Node 20) a listening socket accepts ONE connection per event-loop turn
+// (libuv/libuv#3696). A saturated origin runs every request its poll phase read back to back
+// (50 connections × 5 ms of MDX rendering: 250 ms a turn), so new connections were admitted one
+// every 250 ms: a CDN or load balancer opening 40 connections at once saw the last one's first
+// response after ~8 s (this project's bench: p99 1–2 s on the MDX page, @astrojs/node and a bare
+// node:http server alike, while the server spent ≤ 46 ms on any request). Capping the rendering
+// a turn starts keeps turns short, so the loop accepts a connection every few ms; the renders
+// past the cap wait in arrival order, so an old connection cannot overtake a new one either.
+//
+// Only the start of a render is scheduled: its synchronous part is what holds the loop (a queue
+// render is all synchronous); an async component's awaits let the loop run anyway.
+
+export interface RenderTurns {
+  /**
+   * Before a render: undefined when it may start now (the common case: no promise, no tick),
+   * otherwise a promise that resolves, in arrival order, in a later turn with room.
+   */
+  admit(): Promise<void> | undefined;
+  /** Renders waiting for a turn now. */
+  waiting(): number;
+  /** Milliseconds the oldest waiting render has waited (0 when none waits). */
+  oldestWaitMs(): number;
+}
+
+/** Default RENDER_SLICE_MS: two renders of a 50 KB MDX page on the bench machine, ~30 tiny pages. */
+export const DEFAULT_RENDER_SLICE_MS = 10;
+
+interface Waiter {
+  resolve: () => void;
+  since: number;
+}
+
+/**
+ * Renders start freely until `sliceMs` has passed since the first render of the turn; later ones
+ * wait for a later turn. 0: no limit (every render starts at once, Node's own behaviour).
+ */
+export function createRenderTurns(sliceMs: number): RenderTurns {
+  const queue: Waiter[] = [];
+  // When this turn's first render started; -1 once the turn is over.
+  let turnStartedAt = -1;
+  const endTurn = () => {
+    turnStartedAt = -1;
+  };
+  // setImmediate from the poll phase runs in this turn's check phase; from the check phase, in
+  // the next turn's, after its poll phase: either way, right after the renders it follows.
+  const openTurn = (now: number) => {
+    turnStartedAt = now;
+    setImmediate(endTurn);
+  };
+  // One slot per waiter: a slot starts the oldest waiter if the turn has room, or tries again
+  // next turn. One waiter per callback, so its render (run in the microtasks after the
+  // callback) counts against the turn before the next slot looks.
+  const slot = () => {
+    const now = performance.now();
+    if (turnStartedAt < 0) openTurn(now);
+    else if (now - turnStartedAt >= sliceMs) {
+      setImmediate(slot);
+      return;
+    }
+    queue.shift()?.resolve();
+  };
+
+  return {
+    admit() {
+      if (sliceMs === 0) return undefined;
+      const now = performance.now();
+      if (queue.length === 0) {
+        if (turnStartedAt < 0) {
+          openTurn(now);
+          return undefined;
+        }
+        if (now - turnStartedAt < sliceMs) return undefined;
+      }
+      return new Promise<void>((resolve) => {
+        queue.push({ resolve, since: now });
+        setImmediate(slot);
+      });
+    },
+    waiting: () => queue.length,
+    oldestWaitMs: () => (queue.length ? performance.now() - queue[0]!.since : 0),
+  };
+}
