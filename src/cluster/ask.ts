@@ -1,6 +1,7 @@
 // The primary asking one worker something over IPC and waiting for its answer: the metrics of a
-// scrape (metrics.ts), a purge (src/cache/purge.ts). One place for the id, the timeout and the
-// worker that exits or whose channel is closed mid-question.
+// scrape (metrics.ts), a purge (src/cache/purge.ts), closing its listener at shutdown
+// (primary.ts). One place for the id, the timeout and the worker that exits or whose channel is
+// closed mid-question.
 import type { Worker } from 'node:cluster';
 
 /** Why a worker gave no answer: it took longer than the timeout, exited, or could not be sent the question. */

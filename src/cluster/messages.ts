@@ -13,7 +13,7 @@ export const MESSAGE = {
    * on as usual). The first step of shutting the whole cluster down, see primary.ts.
    */
   stopAccepting: 'astro-fastify-origin:stop-accepting',
-  /** Worker → primary: my listener is closed (sent after node:cluster's own close message). */
+  /** Worker → primary: my listener is closed (sent after node:cluster's own close message), with the question's id. */
   stoppedAccepting: 'astro-fastify-origin:stopped-accepting',
   /** Primary → worker: drain as a single process does, and exit. */
   drain: 'astro-fastify-origin:shutdown',
@@ -25,7 +25,7 @@ export const MESSAGE = {
 
 export type MessageType = (typeof MESSAGE)[keyof typeof MESSAGE];
 
-/** Every message carries its type; metrics messages also an id, and the metrics or an error. */
+/** Every message carries its type; questions and their answers an id (src/cluster/ask.ts); metrics answers the metrics or an error. */
 export interface Message {
   type: MessageType;
   id?: number;

@@ -16,15 +16,15 @@
 // port is closed and a reconnecting client is refused, as with one process; only then do the
 // workers drain.
 import cluster, { type Worker } from 'node:cluster';
-import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { createPurgeFanOut } from '../cache/purge.ts';
 import { startRedisPurgeFanOut, withFanOut } from '../cache/redis-fanout.ts';
 import type { Config } from '../config.ts';
 import { registerPurgeFanOutMetrics } from '../metrics/cache.ts';
 import { startMetricsListener } from '../metrics/listener.ts';
+import { type Asker, createAsker } from './ask.ts';
 import { restartDelay } from './backoff.ts';
-import { isMessage, MESSAGE, type MessageType, WORKER_SLOT_ENV } from './messages.ts';
+import { isMessage, MESSAGE, WORKER_SLOT_ENV } from './messages.ts';
 import { type ClusterMetrics, createClusterMetrics } from './metrics.ts';
 
 /** Beyond SHUTDOWN_TIMEOUT_MS (each worker's own bound), how long before workers are killed. */
@@ -57,6 +57,9 @@ export class Supervisor {
   #stopping: Promise<{ failed: boolean }> | undefined;
   #workerFailedShutdown = false;
   #allExited: (() => void) | undefined;
+  /** Asks a worker to close its listener; the first step of stopping (see the top of this file). */
+  readonly #stopAccepting: Asker<void>;
+  readonly #stopAcceptingWaitMs: number;
 
   constructor(config: Config, count: number, log: FastifyBaseLogger, onStartFailure: () => void) {
     this.#config = config;
@@ -71,11 +74,18 @@ export class Supervisor {
       restartTimer: undefined,
     }));
     this.metrics = createClusterMetrics(() => this.counts());
+    // A worker whose event loop is stuck cannot answer, and must not hold the others' drain.
+    this.#stopAcceptingWaitMs = Math.min(STOP_ACCEPTING_TIMEOUT_MS, config.SHUTDOWN_TIMEOUT_MS / 2);
+    this.#stopAccepting = createAsker(this.#stopAcceptingWaitMs);
   }
 
   /** Forks every slot's worker. */
   start(): void {
-    cluster.on('message', (worker, message) => this.metrics.onMessage(worker, message));
+    cluster.on('message', (worker, message) => {
+      if (isMessage(message, MESSAGE.stoppedAccepting) && typeof message.id === 'number')
+        this.#stopAccepting.answer(message.id, undefined);
+      else this.metrics.onMessage(worker, message);
+    });
     cluster.on('exit', (worker, code, signal) => this.#onExit(worker, code, signal));
     for (const slot of this.#slots) this.#fork(slot);
   }
@@ -118,16 +128,13 @@ export class Supervisor {
     }, this.#config.SHUTDOWN_TIMEOUT_MS + SHUTDOWN_BACKSTOP_MS);
 
     this.#log.info({ workers: live.length }, 'shutting down: closing the public port');
-    // A worker whose event loop is stuck cannot answer, and must not hold the others' drain.
-    const waitMs = Math.min(STOP_ACCEPTING_TIMEOUT_MS, this.#config.SHUTDOWN_TIMEOUT_MS / 2);
-    const outcome = await Promise.race([
-      Promise.all(live.map((worker) => this.#ask(worker, MESSAGE.stopAccepting, MESSAGE.stoppedAccepting))),
-      allExited,
-      sleep(waitMs, 'timeout' as const, { ref: false }),
-    ]);
-    if (outcome === 'timeout')
+    // Settles per worker on its answer, its exit, a closed channel or the timeout.
+    const asked = await Promise.all(
+      live.map((worker) => this.#stopAccepting.ask(worker, { type: MESSAGE.stopAccepting })),
+    );
+    if (asked.some((result) => !result.answered && result.reason === 'timeout'))
       this.#log.warn(
-        { waitMs },
+        { waitMs: this.#stopAcceptingWaitMs },
         'shutting down: a worker did not confirm it closed its listener in time; draining anyway (new connections may be reset)',
       );
     this.#log.info({ workers: live.length }, 'shutting down: draining every worker');
@@ -140,25 +147,6 @@ export class Supervisor {
     await allExited;
     clearTimeout(backstop);
     return { failed: killed || this.#workerFailedShutdown };
-  }
-
-  /** Sends `type` and resolves on the worker's `answer`, its exit, or a closed channel. */
-  #ask(worker: Worker, type: MessageType, answer: MessageType): Promise<void> {
-    return new Promise((resolve) => {
-      const onMessage = (message: unknown) => {
-        if (isMessage(message, answer)) done();
-      };
-      const done = () => {
-        worker.off('message', onMessage);
-        worker.off('exit', done);
-        resolve();
-      };
-      worker.on('message', onMessage);
-      worker.once('exit', done);
-      worker.send({ type }, (err: Error | null) => {
-        if (err) done();
-      });
-    });
   }
 
   #fork(slot: Slot): void {

@@ -14,6 +14,8 @@ export async function runWorker(serve: Serve): Promise<void> {
   let origin: RunningOrigin | undefined;
   let drain: (() => void) | undefined;
   let stopAcceptingAsked = false;
+  // The id of the primary's question, echoed in the answer (src/cluster/ask.ts).
+  let stopAcceptingId: number | undefined;
   let drainAsked = false;
   // Told to stop before listening: startOrigin gives up instead of opening the port.
   const startUp = new AbortController();
@@ -23,7 +25,7 @@ export async function runWorker(serve: Serve): Promise<void> {
     origin.stopAccepting();
     // node:cluster sent its own "close" for our listener synchronously above, on the same
     // channel: when the primary reads this answer, it has already taken us off the port.
-    process.send?.({ type: MESSAGE.stoppedAccepting });
+    process.send?.({ type: MESSAGE.stoppedAccepting, id: stopAcceptingId });
   };
   const askDrain = () => {
     drainAsked = true;
@@ -35,6 +37,7 @@ export async function runWorker(serve: Serve): Promise<void> {
   process.on('message', (message: unknown) => {
     if (isMessage(message, MESSAGE.stopAccepting)) {
       stopAcceptingAsked = true;
+      stopAcceptingId = message.id;
       startUp.abort();
       stopAccepting();
     } else if (isMessage(message, MESSAGE.drain)) askDrain();
@@ -48,7 +51,7 @@ export async function runWorker(serve: Serve): Promise<void> {
     if (!startUp.signal.aborted) throw err;
     // Stopped while loading the build: it never listened, nothing to drain.
     if (!stopAcceptingAsked || !process.send) process.exit(0);
-    process.send({ type: MESSAGE.stoppedAccepting }, () => process.exit(0));
+    process.send({ type: MESSAGE.stoppedAccepting, id: stopAcceptingId }, () => process.exit(0));
     return;
   }
   if (stopAcceptingAsked) stopAccepting();
