@@ -31,7 +31,7 @@ export interface AstroOriginOptions {
   /**
    * Milliseconds of rendering one event-loop turn may start before later renders wait (in
    * arrival order) for a later turn, so a busy origin keeps accepting connections. 0: no limit.
-   * Default 10.
+   * Default 5.
    */
   renderSliceMs?: number;
 }

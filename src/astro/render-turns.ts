@@ -24,8 +24,12 @@ export interface RenderTurns {
   oldestWaitMs(): number;
 }
 
-/** Default RENDER_SLICE_MS: two renders of a 50 KB MDX page on the bench machine, ~30 tiny pages. */
-export const DEFAULT_RENDER_SLICE_MS = 10;
+/**
+ * Default RENDER_SLICE_MS: one render of a 50 KB MDX page on the bench machine, ~15 tiny pages.
+ * 1, 5 and 10 ms cost the same CPU there (4 alternating rounds, within the noise); 10 ms let
+ * new connections wait longer (see README, Render turns).
+ */
+export const DEFAULT_RENDER_SLICE_MS = 5;
 
 interface Waiter {
   resolve: () => void;
