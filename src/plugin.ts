@@ -106,7 +106,7 @@ const astroOriginPlugin: FastifyPluginAsync<AstroOriginOptions> = async (fastify
 /**
  * `fastify.register(astroOrigin, { buildDir: 'dist' })`: static files of the build, then every
  * other path for GET/HEAD/POST/PUT/PATCH/DELETE/OPTIONS rendered by Astro. Decorates the app
- * with `poolPolicy` and `astroBuild`.
+ * with `poolPolicy`, `astroBuild` and `renderTurns`.
  */
 export const astroOrigin = fp(astroOriginPlugin, { name: PLUGIN_NAME, fastify: '5.x' });
 export default astroOrigin;

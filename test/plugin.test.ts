@@ -49,9 +49,10 @@ test("the app's onRequest hook runs for Astro's requests: it can refuse them and
   assert.ok(seen.includes('/api/locals'));
 });
 
-test('the app is decorated with the pool policy and the build', () => {
+test('the app is decorated with the pool policy, the build and the render turns', () => {
   assert.equal(app.poolPolicy.name, 'off');
   assert.ok(app.astroBuild.clientDir.endsWith('client'));
+  assert.equal(app.renderTurns.waiting(), 0);
 });
 
 test('bad options are refused when the plugin is registered, with what to do', async () => {
@@ -59,6 +60,8 @@ test('bad options are refused when the plugin is registered, with what to do', a
     [{}, /exactly one of `buildDir`/],
     [{ buildDir: 'dist', poolPolicy: 'sometimes' }, /`poolPolicy` must be one of off, per-request, shared/],
     [{ buildDir: 'dist', poolSize: -1 }, /`poolSize` must be an integer from 0/],
+    [{ buildDir: 'dist', renderSliceMs: '5' }, /`renderSliceMs` must be a number of milliseconds from 0/],
+    [{ buildDir: 'dist', renderSliceMs: -1 }, /`renderSliceMs` must be a number of milliseconds from 0/],
     [{ buildDir: '/nonexistent' }, /Cannot load the Astro build at \/nonexistent\/server\/entry\.mjs/],
   ];
   for (const [options, message] of cases) {
