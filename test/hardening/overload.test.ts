@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import autocannon from 'autocannon';
+import { OVERLOAD_SAMPLE_INTERVAL_MS } from '../../src/plugins/overload.ts';
 import { type OriginProcess, spawnOrigin } from '../helpers/origin.ts';
 import { assertServing } from '../helpers/raw-http.ts';
 
@@ -25,6 +26,10 @@ test('past MAX_EVENT_LOOP_UTILIZATION under load: 503 + Retry-After, probes stay
   });
   try {
     await assertServing(origin.url);
+    // Idle for two samples first: the cold first render above must not put the origin past the
+    // limit before the load starts (it would then shed everything from the first request on, and
+    // 50 connections answered 503 as fast as it can keep the utilisation past the limit).
+    await new Promise((r) => setTimeout(r, 2 * OVERLOAD_SAMPLE_INTERVAL_MS + 100));
     const load = autocannon({
       url: origin.url,
       connections: 50,
@@ -121,7 +126,7 @@ test('renders waiting past MAX_EVENT_LOOP_DELAY_MS for a loop turn: shed with re
 }, async () => {
   // Render turns keep the loop's own delay near RENDER_SLICE_MS however deep the backlog: the
   // backlog shows as renders waiting for a turn, and the same limit applies to their wait.
-  const origin = await spawnOrigin({ MAX_EVENT_LOOP_DELAY_MS: '150', CACHE_MAX_BYTES: '0', LOG_LEVEL: 'warn' });
+  const origin = await spawnOrigin({ MAX_EVENT_LOOP_DELAY_MS: '60', CACHE_MAX_BYTES: '0', LOG_LEVEL: 'warn' });
   try {
     await assertServing(origin.url);
     let waitingSeen = 0;
