@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
+import { BatchedStdout, LOG_FLUSH_INTERVAL_MS } from '../src/request-log.ts';
 import { logLines, spawnOrigin } from './helpers/origin.ts';
-import { waitFor } from './helpers/wait.ts';
+import { sleep, waitFor } from './helpers/wait.ts';
 
 test('one JSON log line per request, with request id, route pattern and duration', async () => {
   const origin = await spawnOrigin({ LOG_LEVEL: 'info' });
@@ -34,5 +38,24 @@ test('request lines are written in batches, yet reach stdout promptly when traff
     );
   } finally {
     assert.equal(await origin.stop(), 0);
+  }
+});
+
+test('the batched destination writes a lone line within the flush interval, and arms no timer while idle', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'origin-log-'));
+  const file = path.join(dir, 'out.log');
+  const out = new BatchedStdout(file);
+  try {
+    assert.equal(out.flushPending, false, 'a new destination has nothing to flush');
+    out.write('{"msg":"one"}\n');
+    assert.equal(out.flushPending, true, 'a line far below the batch size waits for the timer');
+    await waitFor('the line in the file', 2000, () => readFileSync(file, 'utf8').includes('"one"'), 20);
+    // Idle from here on: nothing armed, so nothing wakes the process to write nothing.
+    assert.equal(out.flushPending, false);
+    await sleep(LOG_FLUSH_INTERVAL_MS * 3);
+    assert.equal(out.flushPending, false);
+  } finally {
+    out.flushSync();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
