@@ -11,11 +11,28 @@ import type { Server } from './lib/spawn-origin.ts';
 
 const opts = readOptions(
   'npm run bench:metrics',
-  { connections: 50, duration: 10, rounds: 3, warmup: 20, scrapeInterval: 1, policy: 'off', build: true },
+  {
+    connections: 50,
+    duration: 10,
+    rounds: 3,
+    warmup: 20,
+    scrapeInterval: 1,
+    policy: 'off',
+    build: true,
+    paced: true,
+    pacedLoad: 0.5,
+    pacedConnections: 16,
+    pacedWarmup: 10,
+  },
   {
     scrapeInterval: 'seconds between two /metrics scrapes of the metrics-on origins',
     policy: 'POOL_POLICY of every origin',
     build: 'build dist-load/ when missing or stale (--no-build to skip)',
+    paced:
+      'then the same pages paced side by side: the three origins at once on one CPU, the same rate each (--no-paced to skip)',
+    pacedLoad: 'share of that CPU the origins use together when paced',
+    pacedConnections: 'autocannon connections per origin when paced',
+    pacedWarmup: 'seconds of paced load per page before its rounds',
   },
 );
 
@@ -34,6 +51,9 @@ const scrape = (server: Server) => {
 };
 const result = await compareOrigins({
   ...opts,
+  paced: opts.paced
+    ? { load: opts.pacedLoad, connections: opts.pacedConnections, warmup: opts.pacedWarmup }
+    : undefined,
   variants: [
     { name: OFF, env: { ...common, METRICS_ENABLED: 'false', LOG_LEVEL: 'warn' } },
     { name: ON, env: { ...common, METRICS_ENABLED: 'true', LOG_LEVEL: 'warn' }, during: scrape },

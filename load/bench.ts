@@ -6,7 +6,9 @@
 // (from /proc: steadier than req/s when autocannon shares the cores). Our origin runs in its
 // default configuration: logs at info, metrics on and scraped every --scrape-interval seconds,
 // POOL_POLICY=off. Optional: the in-process ceiling (--ceiling), the static asset (--asset),
-// CPU profiles of every server (--profile).
+// CPU profiles of every server (--profile). Then, unless --no-paced, the same pages paced side
+// by side (lib/paced.ts): the three servers at once on one CPU, each at the same fixed rate, for
+// CPU-per-request ratios steadier than the closed-loop runs give, and each server's idle CPU.
 import { POOL_POLICIES, type PoolPolicyName } from '../src/config.ts';
 import { alternate, pairedRatio, type Run, spreadOf, type Target, type Variant } from './lib/ab.ts';
 import { benchCached, type CachedBenchResult } from './lib/bench-cached.ts';
@@ -15,6 +17,7 @@ import { runLoad } from './lib/cannon.ts';
 import { measureCeiling } from './lib/ceiling.ts';
 import { newestProfile, profileMarkdown, summarizeProfile } from './lib/cpuprofile.ts';
 import { readOptions } from './lib/options.ts';
+import { type PacedResult, pacedRatios, pacedSideBySide } from './lib/paced.ts';
 import { reportsDir, stamp } from './lib/paths.ts';
 import { machineNote, writeReport } from './lib/report-file.ts';
 import { benchTargets } from './lib/site.ts';
@@ -46,6 +49,11 @@ const opts = readOptions(
     cached: true,
     cachedOnly: false,
     cachedPath: '',
+    paced: true,
+    pacedLoad: 0.5,
+    pacedConnections: 16,
+    pacedWarmup: 20,
+    idleSeconds: 10,
   },
   {
     connections: 'autocannon connections (every server)',
@@ -70,6 +78,13 @@ const opts = readOptions(
     cached: 'add the "cached" row: a docs page uncached, from the origin cache, and as a static file',
     cachedOnly: 'run only the "cached" row',
     cachedPath: 'the docs page of the cached row (default: the largest docs MDX page)',
+    paced:
+      'then run the pages paced side by side: all servers at once on one CPU, the same rate each (--no-paced to skip)',
+    pacedLoad:
+      "share of that CPU the servers use together when paced; sets each page's rate from the closed-loop CPU per request",
+    pacedConnections: 'autocannon connections per server when paced',
+    pacedWarmup: 'seconds of paced load per page on each fresh set of servers before it is measured',
+    idleSeconds: 'seconds of the idle-CPU measurement before the paced runs (0: none)',
   },
 );
 const policy = opts.policy as PoolPolicyName;
@@ -83,27 +98,52 @@ const OURS = 'astro-fastify-origin';
 const NODE = '@astrojs/node';
 const ourEnv = { POOL_POLICY: policy, WORKERS: '1', LOG_LEVEL: opts.logLevel, METRICS_ENABLED: 'true' };
 
-let bare: Server | undefined;
-let ours: Server | undefined;
-let node: Server | undefined;
-let scraper: NodeJS.Timeout | undefined;
+interface Trio {
+  bare: Server;
+  ours: Server;
+  node: Server;
+  /** Stops the scraper and the three servers. */
+  stop(): Promise<void>;
+}
+
+/** The three servers, ours scraped like Prometheus would (its CPU lands in our figures). */
+async function startTrio(): Promise<Trio> {
+  const started: Server[] = [];
+  let scraper: NodeJS.Timeout | undefined;
+  const stop = async () => {
+    clearInterval(scraper);
+    await Promise.all(started.map((s) => s.stop()));
+  };
+  try {
+    const bare = await spawnBare({ name: BARE, buildDir: ourBuild });
+    started.push(bare);
+    const ours = await spawnOrigin({ name: OURS, buildDir: ourBuild, env: ourEnv });
+    started.push(ours);
+    const node = await spawnAstroNode({ name: NODE, buildDir: nodeBuild });
+    started.push(node);
+    const metricsUrl = ours.metricsUrl;
+    if (opts.scrapeInterval > 0 && metricsUrl) {
+      scraper = setInterval(() => {
+        void fetch(metricsUrl).then(
+          (r) => r.arrayBuffer(),
+          () => {},
+        );
+      }, opts.scrapeInterval * 1000);
+    }
+    return { bare, ours, node, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+let trio: Trio | undefined;
 let targets: Target[];
 let runs: Awaited<ReturnType<typeof alternate>>;
+let paced: PacedResult | undefined;
 try {
-  bare = await spawnBare({ name: BARE, buildDir: ourBuild });
-  ours = await spawnOrigin({ name: OURS, buildDir: ourBuild, env: ourEnv });
-  node = await spawnAstroNode({ name: NODE, buildDir: nodeBuild });
-  const metricsUrl = ours.metricsUrl;
-  if (opts.scrapeInterval > 0 && metricsUrl) {
-    // Like Prometheus: the whole time, whoever is being measured (its CPU lands in our runs).
-    scraper = setInterval(() => {
-      void fetch(metricsUrl).then(
-        (r) => r.arrayBuffer(),
-        () => {},
-      );
-    }, opts.scrapeInterval * 1000);
-  }
-
+  trio = await startTrio();
+  const { bare, ours, node } = trio;
   targets = await benchTargets(ours.url, ourBuild, {
     tinyPath: opts.tinyPath,
     asyncPath: opts.asyncPath,
@@ -128,8 +168,63 @@ try {
     warmup: opts.warmup,
   });
 } finally {
-  clearInterval(scraper);
-  await Promise.all([bare?.stop(), ours?.stop(), node?.stop()]);
+  await trio?.stop();
+}
+if (opts.paced) paced = await pacedRuns();
+
+/**
+ * The paced side-by-side rounds, each on three freshly started servers: one process keeps its
+ * JIT and heap layout for its whole life, and two runs of the same server in two processes
+ * differ by up to ~8 % (measured A/A), so a ratio from one set of processes is biased by that
+ * much however many rounds it has. A new set per round puts that spread into the min–max.
+ */
+async function pacedRuns(): Promise<PacedResult> {
+  const merged: PacedResult = { runs: [], idleMsPerSecond: {}, placement: '', problems: [] };
+  const idle: Record<string, number[]> = {};
+  for (let round = 1; round <= opts.rounds; round++) {
+    console.error(`paced round ${round}/${opts.rounds}: three fresh servers`);
+    const fresh = await startTrio();
+    try {
+      const servers = [fresh.ours, fresh.bare, fresh.node].map((s) => ({
+        name: s.name,
+        url: s.url,
+        pid: s.child.pid as number,
+      }));
+      const result = await pacedSideBySide({
+        servers,
+        // Static files are not rendered: the paced comparison is about the cost around app.render().
+        targets: targets
+          .filter((t) => t.name !== 'static')
+          .map((t) => ({ name: t.name, paths: t.paths, rate: pacedRate(t) })),
+        rounds: 1,
+        duration: opts.duration,
+        warmup: opts.pacedWarmup,
+        connections: opts.pacedConnections,
+        idleSeconds: opts.idleSeconds,
+      });
+      merged.placement = result.placement;
+      merged.runs.push(...result.runs.map((r) => ({ ...r, round })));
+      merged.problems.push(...result.problems.map((p) => p.replace('paced round 1', `paced round ${round}`)));
+      for (const [name, v] of Object.entries(result.idleMsPerSecond)) idle[name] = [...(idle[name] ?? []), v];
+    } finally {
+      await fresh.stop();
+    }
+  }
+  for (const [name, values] of Object.entries(idle)) merged.idleMsPerSecond[name] = spread(values).median;
+  return merged;
+}
+
+/**
+ * Requests per second each server gets when paced: together they use --paced-load of one CPU,
+ * judged by their closed-loop CPU per request on the page (below 1, so none saturates).
+ */
+function pacedRate(target: Target): number {
+  let sumUs = 0;
+  for (const name of [OURS, BARE, NODE]) {
+    const us = spreadOf(runs.runs, name, target.name, (r) => r.extra.cpuUsPerRequest ?? NaN).median;
+    if (Number.isFinite(us)) sumUs += us;
+  }
+  return Math.max(5, Math.min(2000, Math.round((opts.pacedLoad * 1e6) / (sumUs || 1000))));
 }
 
 const ceilingConcurrency = [...new Set([1, opts.connections])];
@@ -209,6 +304,47 @@ const table = markdownTable(
   ]),
 );
 
+const pacedPart: string[] = [];
+if (paced) {
+  const pacedCpu = (server: string, target: string) =>
+    spread(paced!.runs.filter((r) => r.server === server && r.target === target).map((r) => r.cpuUsPerRequest));
+  const pacedTargets = [...new Set(paced.runs.map((r) => r.target))];
+  const pacedRatio = (a: string, b: string, t: string) => {
+    const s = spread(pacedRatios(paced!, a, b, t));
+    return s.n ? withRange(s, times) : 'n/a';
+  };
+  pacedPart.push(
+    '',
+    `### Paced side by side (${paced.placement})`,
+    '',
+    `The three servers at once, each at the same fixed rate (together ~${opts.pacedLoad} of one CPU, from the ` +
+      `closed-loop CPU per request above), ${opts.pacedConnections} connections each; ${opts.rounds} rounds, each on ` +
+      `three freshly started servers: ${opts.pacedWarmup} s warm-up then ${opts.duration} s per page. Same machine ` +
+      'second by second, same load: steadier CPU ratios than the closed-loop ones. Below saturation, they include what ' +
+      'a server spends per second whatever its traffic (timers, samplers), spread over its requests.',
+    '',
+    markdownTable(
+      ['page', 'req/s each', 'CPU µs/request: ours', 'bare', '@astrojs/node', 'CPU ours / bare', 'CPU ours / node'],
+      pacedTargets.map((t) => [
+        t,
+        String(paced!.runs.find((r) => r.target === t)?.rate ?? ''),
+        withRange(pacedCpu(OURS, t), us),
+        withRange(pacedCpu(BARE, t), us),
+        withRange(pacedCpu(NODE, t), us),
+        pacedRatio(OURS, BARE, t),
+        pacedRatio(OURS, NODE, t),
+      ]),
+    ),
+  );
+  if (Object.keys(paced.idleMsPerSecond).length)
+    pacedPart.push(
+      '',
+      `Idle CPU (no requests; our /metrics still scraped; median of the rounds): ${Object.entries(paced.idleMsPerSecond)
+        .map(([name, v]) => `${name} ${fixed(v, 1)} ms/s`)
+        .join(', ')}.`,
+    );
+}
+
 // The goals of issue 11: CPU per request ≤ 1.2× bare on the small pages; req/s ≥ 1.5×
 // @astrojs/node on small pages and ≥ 1.1× on the MDX page; p99 no worse than @astrojs/node.
 const mark = (ok: boolean) => (ok ? 'met' : 'MISSED');
@@ -219,10 +355,16 @@ for (const t of targets) {
   const cpuVsBare = pairedRatio(runs.runs, OURS, BARE, t.name, cpu).median;
   const rpsVsNode = pairedRatio(runs.runs, OURS, NODE, t.name, rps).median;
   const p99VsNode = pairedRatio(runs.runs, OURS, NODE, t.name, p99).median;
+  const pacedVsBare = paced ? spread(pacedRatios(paced, OURS, BARE, t.name)).median : NaN;
   const needRps = small ? 1.5 : 1.1;
   goals.push(
     `- ${t.name}: ` +
-      (small ? `CPU/request ${times(cpuVsBare)} of bare (goal ≤ 1.2×: ${mark(cpuVsBare <= 1.2)}); ` : '') +
+      (small
+        ? `CPU/request ${times(cpuVsBare)} of bare closed-loop (goal ≤ 1.2×: ${mark(cpuVsBare <= 1.2)})` +
+          (Number.isFinite(pacedVsBare)
+            ? `, ${times(pacedVsBare)} paced side by side (${mark(pacedVsBare <= 1.2)}); `
+            : '; ')
+        : '') +
       `req/s ${times(rpsVsNode)} of @astrojs/node (goal ≥ ${needRps}×: ${mark(rpsVsNode >= needRps)}); ` +
       `p99 ${times(p99VsNode)} of @astrojs/node (goal ≤ 1×: ${mark(p99VsNode <= 1)})`,
   );
@@ -261,12 +403,15 @@ const markdown = [
     'Medians with (min–max) over the rounds; ratios are per-round pairs.',
   '',
   table,
+  ...pacedPart,
   ...ceilingPart,
   '',
   ...goals,
   '',
   machineNote(),
-  ...(runs.problems.length ? ['', '**Invalid runs:**', ...runs.problems.map((p) => `- ${p}`)] : []),
+  ...(runs.problems.length || paced?.problems.length
+    ? ['', '**Invalid runs:**', ...[...runs.problems, ...(paced?.problems ?? [])].map((p) => `- ${p}`)]
+    : []),
   ...(cached ? ['', cached.markdown] : []),
   ...(profiles ? ['', profiles] : []),
 ].join('\n');
@@ -277,9 +422,10 @@ writeReport('bench', markdown, {
   runs: runs.runs,
   ceilings: Object.fromEntries(ceilings),
   problems: runs.problems,
+  paced,
   cached,
 });
-process.exitCode = runs.problems.length || cached?.problems.length ? 1 : 0;
+process.exitCode = runs.problems.length || paced?.problems.length || cached?.problems.length ? 1 : 0;
 
 /** The origin cache's row (issue 12), same load settings as the peer comparison. */
 async function cachedRow(): Promise<CachedBenchResult> {

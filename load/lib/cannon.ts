@@ -12,6 +12,8 @@ export interface LoadOptions {
   requests?: autocannon.Request[];
   /** Seconds before an unanswered request counts as a timeout (autocannon's default 10). */
   timeout?: number;
+  /** Requests per second over all connections (an open-loop pace); 0 or unset: as fast as answered. */
+  rate?: number;
 }
 
 export interface LoadResult {
@@ -40,6 +42,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     ...(o.amount ? { amount: o.amount } : { duration: o.duration ?? 10 }),
     timeout: o.timeout ?? 10,
     requests: o.requests,
+    ...(o.rate ? { overallRate: o.rate } : {}),
   });
   // autocannon notices the end only at its next 1 s tick: time the run to its last response.
   instance.on('response', () => {

@@ -3,10 +3,11 @@
 // for each, alternating. Used by bench-metrics.ts and bench-workers.ts.
 import { alternate, pairedRatio, type Run, spreadOf, type Target, type Variant } from './ab.ts';
 import { buildDirFor } from './build.ts';
+import { pacedRatios, pacedSideBySide } from './paced.ts';
 import { machineNote, writeReport } from './report-file.ts';
 import { benchTargets } from './site.ts';
 import { type Server, spawnOrigin } from './spawn-origin.ts';
-import { fixed, markdownTable, times, withRange } from './stats.ts';
+import { fixed, int, markdownTable, spread, times, withRange } from './stats.ts';
 
 export interface OriginVariant {
   name: string;
@@ -29,6 +30,11 @@ export interface CompareOptions {
   rounds: number;
   warmup: number;
   build: boolean;
+  /**
+   * Then the same pages paced side by side (lib/paced.ts): every variant at once on one CPU at
+   * the same rate, for steadier CPU ratios. `load`: the share of that CPU they use together.
+   */
+  paced?: { load: number; connections: number; warmup: number };
   /** Called once every origin is ready: a reason to skip the comparison, or undefined. */
   check?(servers: ReadonlyMap<string, Server>): Promise<string | undefined> | string | undefined;
 }
@@ -74,6 +80,7 @@ export async function compareOrigins(o: CompareOptions): Promise<CompareResult> 
       warmup: o.warmup,
     });
     const firstName = o.variants[0]!.name;
+    const pacedPart = o.paced ? await pacedTable(o, o.paced, servers, targets, runs, problems) : [];
     const rpsOf = (r: Run) => r.load.rps;
     const cpuOf = (r: Run) => r.extra.cpuUsPerRequest ?? NaN;
     const change = (ratio: number) => {
@@ -119,6 +126,7 @@ export async function compareOrigins(o: CompareOptions): Promise<CompareResult> 
         ],
         rows,
       ),
+      ...pacedPart,
       '',
       `${o.connections} connections, ${o.duration} s per run, ${o.rounds} rounds alternating, ${o.warmup} s warm-up per variant; ratios are per-round pairs, to the variant named. CPU µs/request: user+system time of the origin process (all threads, from /proc) over the run ÷ responses; steadier than req/s when autocannon shares the cores.`,
       machineNote(),
@@ -127,6 +135,74 @@ export async function compareOrigins(o: CompareOptions): Promise<CompareResult> 
   } finally {
     await Promise.all([...servers.values()].map((s) => s.stop()));
   }
+}
+
+/** The paced side-by-side runs of the variants that measure CPU, as a table of CPU ratios. */
+async function pacedTable(
+  o: CompareOptions,
+  paced: NonNullable<CompareOptions['paced']>,
+  servers: ReadonlyMap<string, Server>,
+  targets: readonly Target[],
+  runs: readonly Run[],
+  problems: string[],
+): Promise<string[]> {
+  const measured = o.variants.filter((v) => v.measureCpu !== false);
+  const firstName = measured[0]!.name;
+  const cpuOf = (r: Run) => r.extra.cpuUsPerRequest ?? NaN;
+  // Every variant's own extra (a scraper) runs through the whole paced phase.
+  const stops = measured.map((v) => v.during?.(servers.get(v.name)!));
+  let result: Awaited<ReturnType<typeof pacedSideBySide>>;
+  try {
+    result = await pacedSideBySide({
+      servers: measured.map((v) => ({
+        name: v.name,
+        url: servers.get(v.name)!.url,
+        pid: servers.get(v.name)!.child.pid!,
+      })),
+      targets: targets
+        .filter((t) => t.name !== 'static')
+        .map((t) => {
+          const sumUs = measured.reduce((sum, v) => sum + (spreadOf(runs, v.name, t.name, cpuOf).median || 0), 0);
+          return {
+            name: t.name,
+            paths: t.paths,
+            rate: Math.max(5, Math.min(2000, Math.round((paced.load * 1e6) / (sumUs || 1000)))),
+          };
+        }),
+      rounds: o.rounds,
+      duration: o.duration,
+      warmup: paced.warmup,
+      connections: paced.connections,
+      idleSeconds: 0,
+    });
+  } finally {
+    for (const stop of stops) stop?.();
+  }
+  problems.push(...result.problems);
+  const rows = [...new Set(result.runs.map((r) => r.target))].flatMap((t) =>
+    measured.map((v) => {
+      const base = v.baseline ?? firstName;
+      const cpu = spread(
+        result.runs.filter((r) => r.server === v.name && r.target === t).map((r) => r.cpuUsPerRequest),
+      );
+      return [
+        t,
+        String(result.runs.find((r) => r.target === t)?.rate ?? ''),
+        v.name,
+        withRange(cpu, int),
+        v.name === base ? '—' : `${withRange(spread(pacedRatios(result, v.name, base, t)), times)} vs ${base}`,
+      ];
+    }),
+  );
+  return [
+    '',
+    `Paced side by side (${result.placement}): every variant at once, each at the same fixed rate (together ~${paced.load} of one CPU), ` +
+      `${paced.connections} connections each, ${paced.warmup} s then ${o.rounds} × ${o.duration} s; CPU ratios per round. ` +
+      'The same machine second by second and the same load for all: steadier than the runs above, which take turns. ' +
+      'One set of processes throughout: two processes of the same origin differ by up to ~8 % (A/A, README), which the min–max does not show.',
+    '',
+    markdownTable(['target', 'req/s each', 'variant', 'CPU µs/request median (min–max)', 'CPU/request ratio'], rows),
+  ];
 }
 
 /** Prints and writes a comparison's report (reports/<name>-…); exit code 1 when a run was invalid. */
