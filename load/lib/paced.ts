@@ -125,7 +125,8 @@ export async function pacedSideBySide(o: PacedOptions): Promise<PacedResult> {
       }
     }
   } finally {
-    if (pinned) for (const pid of [...o.servers.map((s) => s.pid), process.pid]) pin(pid, all);
+    // Every process back on every CPU, also after a pinning that failed half-way.
+    if (cpus >= 2) for (const pid of [...o.servers.map((s) => s.pid), process.pid]) pin(pid, all);
   }
   return { runs, idleMsPerSecond, placement, problems };
 }
