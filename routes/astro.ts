@@ -19,6 +19,7 @@ import { createErrorPageFetch } from '../src/astro/error-pages.ts';
 import type { LoadedBuild } from '../src/astro/load-build.ts';
 import { createBackgroundTasks } from '../src/cache/background.ts';
 import { sendFreshHit } from '../src/cache/fast-path.ts';
+import { CLIENT_CLOSED } from '../src/metrics/http.ts';
 import { ALLOWED_METHODS } from '../src/plugins/hardening.ts';
 import { runInRequest } from '../src/request-context.ts';
 import { ROUTE_LABELS, setRouteLabel } from '../src/route-label.ts';
@@ -28,6 +29,10 @@ export interface AstroRoutesOptions {
 }
 
 const METHODS = [...ALLOWED_METHODS];
+// The status a response nobody read is logged with, as the metrics count it (nginx's convention).
+const CLIENT_CLOSED_STATUS = Number(CLIENT_CLOSED);
+/** Requests whose render may be skipped when nobody is left to read it. */
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
 
 const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { build }) => {
   const { app } = build;
@@ -69,7 +74,16 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
       if (hit) return hit;
       // A busy loop gets back to its sockets between renders (src/astro/render-turns.ts).
       const turn = turns.admit();
-      if (turn) await turn;
+      if (turn) {
+        await turn;
+        // The client left while the render waited (a CDN or load balancer gave up on a
+        // saturated origin): no render for nobody. Safe methods only, so whether an endpoint's
+        // side effects happen never depends on how long it waited.
+        if (reply.raw.destroyed && SAFE_METHODS.has(request.method)) {
+          request.log.debug({ route }, 'client left while its render waited: not rendered');
+          return reply.code(CLIENT_CLOSED_STATUS).send();
+        }
+      }
       const renderer = routeData ? rendererOf(routeData, queueEnabled) : 'recursive';
       const started = performance.now();
       // Only while src/metrics/queue-nodes.ts listens: otherwise no per-request work at all.
