@@ -4,11 +4,10 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
-import { spawnOrigin } from '../helpers/origin.ts';
+import { LARGE_DOCS_PAGE, spawnOneRenderATurnOrigin } from '../helpers/origin.ts';
 import { hostPort } from '../helpers/raw-http.ts';
 
-// The demo's largest docs page, uncached: one synchronous stretch of rendering (~2 300 queue nodes).
-const PAGE = '/docs/load-testing/autocannon';
+const PAGE = LARGE_DOCS_PAGE;
 const CLIENTS = 40;
 // Every fourth client stays; the others hang up while their renders wait.
 const stays = (i: number) => i % 4 === 0;
@@ -27,10 +26,9 @@ const leftEarly = (metricsUrl: string) =>
 test('renders whose GET clients left while they waited for a turn are not run; the clients still there are answered', {
   timeout: 60_000,
 }, async () => {
-  // A 1 ms slice: one render a turn on any machine, so the 40 requests read in one turn wait in line.
-  const origin = await spawnOrigin({ RENDER_SLICE_MS: '1', MAX_EVENT_LOOP_DELAY_MS: '0', CACHE_MAX_BYTES: '0' });
+  // One render a turn on any machine, so the 40 requests read in one turn wait in line.
+  const origin = await spawnOneRenderATurnOrigin(20);
   try {
-    for (let i = 0; i < 20; i++) await (await fetch(origin.url + PAGE)).arrayBuffer();
     const before = await renders(origin.metricsUrl);
     const leftBefore = await leftEarly(origin.metricsUrl);
 

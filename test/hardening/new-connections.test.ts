@@ -7,21 +7,19 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import autocannon from 'autocannon';
-import { spawnOrigin } from '../helpers/origin.ts';
+import { LARGE_DOCS_PAGE, spawnOneRenderATurnOrigin } from '../helpers/origin.ts';
 
-// The demo's largest docs page, uncached: one synchronous stretch of rendering (~2 300 queue nodes).
-const PAGE = '/docs/load-testing/autocannon';
+const PAGE = LARGE_DOCS_PAGE;
 const BUSY = 20;
 const NEW = 30;
 
 test('30 connections opened into an origin kept busy by 20 others each get their first answer within a few turns', {
   timeout: 60_000,
 }, async () => {
-  // A 1 ms slice: one render a turn on any machine, so the bound below does not depend on its speed.
-  const origin = await spawnOrigin({ RENDER_SLICE_MS: '1', MAX_EVENT_LOOP_DELAY_MS: '0', CACHE_MAX_BYTES: '0' });
+  // One render a turn on any machine, so the bound below does not depend on its speed; warm, so
+  // the new connections meet a busy origin, not a cold one.
+  const origin = await spawnOneRenderATurnOrigin(30);
   try {
-    // Warm the page up (compile, first renders): the new connections are to meet a busy origin, not a cold one.
-    for (let i = 0; i < 30; i++) await (await fetch(origin.url + PAGE)).arrayBuffer();
     let answers = 0;
     const busy = autocannon({ url: origin.url + PAGE, connections: BUSY, duration: 6 });
     busy.on('response', () => answers++);

@@ -103,3 +103,22 @@ export function launch(command: string, args: string[], env: Record<string, stri
   child.stderr?.on('data', (chunk) => (output += chunk));
   return { child, output: () => output, exited: once(child, 'exit') };
 }
+
+/** The demo's largest docs page, uncached: one synchronous stretch of rendering (~2 300 queue nodes). */
+export const LARGE_DOCS_PAGE = '/docs/load-testing/autocannon';
+
+/**
+ * An origin that starts one render a loop turn on any machine (RENDER_SLICE_MS=1: every render
+ * of the large docs page takes longer), with no load shedding and no origin cache, that page
+ * rendered `warmups` times first (compile, first renders), so tests meet a warm origin.
+ */
+export async function spawnOneRenderATurnOrigin(warmups: number): Promise<OriginProcess> {
+  const origin = await spawnOrigin({ RENDER_SLICE_MS: '1', MAX_EVENT_LOOP_DELAY_MS: '0', CACHE_MAX_BYTES: '0' });
+  try {
+    for (let i = 0; i < warmups; i++) await (await fetch(origin.url + LARGE_DOCS_PAGE)).arrayBuffer();
+  } catch (error) {
+    await origin.stop();
+    throw error;
+  }
+  return origin;
+}
