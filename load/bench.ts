@@ -17,7 +17,7 @@ import { runLoad } from './lib/cannon.ts';
 import { measureCeiling } from './lib/ceiling.ts';
 import { newestProfile, profileMarkdown, summarizeProfile } from './lib/cpuprofile.ts';
 import { readOptions } from './lib/options.ts';
-import { type PacedResult, pacedRatios, pacedSideBySide } from './lib/paced.ts';
+import { type PacedResult, pacedRate, pacedRatios, pacedSideBySide } from './lib/paced.ts';
 import { reportsDir, stamp } from './lib/paths.ts';
 import { machineNote, writeReport } from './lib/report-file.ts';
 import { benchTargets } from './lib/site.ts';
@@ -195,7 +195,7 @@ async function pacedRuns(): Promise<PacedResult> {
         // Static files are not rendered: the paced comparison is about the cost around app.render().
         targets: targets
           .filter((t) => t.name !== 'static')
-          .map((t) => ({ name: t.name, paths: t.paths, rate: pacedRate(t) })),
+          .map((t) => ({ name: t.name, paths: t.paths, rate: pacedRateOf(t) })),
         rounds: 1,
         duration: opts.duration,
         warmup: opts.pacedWarmup,
@@ -218,13 +218,12 @@ async function pacedRuns(): Promise<PacedResult> {
  * Requests per second each server gets when paced: together they use --paced-load of one CPU,
  * judged by their closed-loop CPU per request on the page (below 1, so none saturates).
  */
-function pacedRate(target: Target): number {
-  let sumUs = 0;
-  for (const name of [OURS, BARE, NODE]) {
-    const us = spreadOf(runs.runs, name, target.name, (r) => r.extra.cpuUsPerRequest ?? NaN).median;
-    if (Number.isFinite(us)) sumUs += us;
-  }
-  return Math.max(5, Math.min(2000, Math.round((opts.pacedLoad * 1e6) / (sumUs || 1000))));
+function pacedRateOf(target: Target): number {
+  const cpu = (r: Run) => r.extra.cpuUsPerRequest ?? NaN;
+  return pacedRate(
+    opts.pacedLoad,
+    [OURS, BARE, NODE].map((name) => spreadOf(runs.runs, name, target.name, cpu).median),
+  );
 }
 
 const ceilingConcurrency = [...new Set([1, opts.connections])];

@@ -29,7 +29,7 @@ export interface AstroRoutesOptions {
 }
 
 const METHODS = [...ALLOWED_METHODS];
-// The status a response nobody read is logged with, as the metrics count it (nginx's convention).
+// The status of a reply nobody is left to read: the metrics' client-closed status (nginx's convention).
 const CLIENT_CLOSED_STATUS = Number(CLIENT_CLOSED);
 /** Requests whose render may be skipped when nobody is left to read it. */
 const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);

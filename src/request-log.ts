@@ -15,8 +15,8 @@ export const LOG_FLUSH_INTERVAL_MS = 100;
  * exit. A SIGKILL loses at most that window.
  *
  * The flush timer is armed by the first line after a write, not run on an interval
- * (sonic-boom's `periodicFlush`): an interval writes through the thread pool ten times a second
- * even when nothing waits, which was a fifth of an idle origin's CPU.
+ * (sonic-boom's `periodicFlush`): an interval writes nothing through the thread pool ten times a
+ * second when nothing waits, waking an idle origin for it.
  */
 export class BatchedStdout implements pino.DestinationStream {
   readonly #out: pino.DestinationStream & { flush(cb?: (err?: Error) => void): void; flushSync(): void };

@@ -3,7 +3,7 @@
 // for each, alternating. Used by bench-metrics.ts and bench-workers.ts.
 import { alternate, pairedRatio, type Run, spreadOf, type Target, type Variant } from './ab.ts';
 import { buildDirFor } from './build.ts';
-import { pacedRatios, pacedSideBySide } from './paced.ts';
+import { pacedRate, pacedRatios, pacedSideBySide } from './paced.ts';
 import { machineNote, writeReport } from './report-file.ts';
 import { benchTargets } from './site.ts';
 import { type Server, spawnOrigin } from './spawn-origin.ts';
@@ -161,14 +161,14 @@ async function pacedTable(
       })),
       targets: targets
         .filter((t) => t.name !== 'static')
-        .map((t) => {
-          const sumUs = measured.reduce((sum, v) => sum + (spreadOf(runs, v.name, t.name, cpuOf).median || 0), 0);
-          return {
-            name: t.name,
-            paths: t.paths,
-            rate: Math.max(5, Math.min(2000, Math.round((paced.load * 1e6) / (sumUs || 1000)))),
-          };
-        }),
+        .map((t) => ({
+          name: t.name,
+          paths: t.paths,
+          rate: pacedRate(
+            paced.load,
+            measured.map((v) => spreadOf(runs, v.name, t.name, cpuOf).median),
+          ),
+        })),
       rounds: o.rounds,
       duration: o.duration,
       warmup: paced.warmup,

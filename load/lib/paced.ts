@@ -131,6 +131,15 @@ export async function pacedSideBySide(o: PacedOptions): Promise<PacedResult> {
   return { runs, idleMsPerSecond, placement, problems };
 }
 
+/**
+ * Requests per second each server gets so that together they use `load` of one CPU, judged by
+ * each one's CPU µs per request (closed-loop medians; unknown ones are left out). 5–2000.
+ */
+export function pacedRate(load: number, cpuUsPerRequest: readonly number[]): number {
+  const sumUs = cpuUsPerRequest.filter((us) => Number.isFinite(us)).reduce((sum, us) => sum + us, 0);
+  return Math.max(5, Math.min(2000, Math.round((load * 1e6) / (sumUs || 1000))));
+}
+
 /** Per-round ratio of CPU per request, server a over server b, on one target. */
 export function pacedRatios(result: PacedResult, a: string, b: string, target: string): number[] {
   const ratios: number[] = [];
