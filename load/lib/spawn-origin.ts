@@ -261,7 +261,7 @@ export async function spawnBare({
 }
 
 /** A server with no /readyz (bare, @astrojs/node) on a free port: ready once `/` answers below 500. */
-async function spawnPeer(o: Omit<SpawnOptions, 'port' | 'readyPath' | 'ready'>): Promise<Server> {
+export async function spawnPeer(o: Omit<SpawnOptions, 'port' | 'readyPath' | 'ready'>): Promise<Server> {
   const port = await freePort();
   return spawnServer({
     ...o,
