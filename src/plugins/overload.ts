@@ -53,6 +53,10 @@ const overloadPlugin: FastifyPluginAsync<OverloadOptions> = async (fastify, opti
   }
   const retryAfter = options.retryAfterSeconds;
   const maxDelay = options.maxEventLoopDelayMs;
+  // Every limit off: nothing to shed for. under-pressure would still sample the event loop every
+  // 10 ms (its fixed resolution), 100 wake-ups a second for nothing.
+  const limits = [maxDelay, options.maxEventLoopUtilization, options.maxHeapUsedBytes, options.maxRssBytes];
+  if (limits.every((limit) => limit === 0)) return;
   await fastify.register(underPressure, {
     maxEventLoopDelay: maxDelay,
     // The origin plugin caps the rendering one loop turn does (src/astro/render-turns.ts): a
