@@ -20,7 +20,7 @@ const opts = readOptions(
     rounds: 2,
     duration: 10,
     warmup: 20,
-    rate: 120,
+    rate: 100,
     connections: 16,
     idleSeconds: 10,
     page: BENCH_PAGES.tiny,
@@ -29,7 +29,7 @@ const opts = readOptions(
   {
     sets: 'fresh sets of the five servers (each set: idle, a warm-up, then --rounds measured runs)',
     idleSeconds: 'seconds of CPU measured with no requests at the start of each set (0: none)',
-    rate: 'requests per second each server gets (at 120 the five use ~0.5 of one CPU of the bench VM; a server that falls 10 % behind makes the run invalid)',
+    rate: 'requests per second each server gets (at 100 the five use ~0.6 of one CPU of the bench VM: CPU per request rises as the pace drops; a server that falls 10 % behind makes the run invalid)',
     page: 'the page every server renders',
     build: 'build dist-load/ when missing or stale (--no-build to skip)',
   },
