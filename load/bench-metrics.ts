@@ -30,7 +30,8 @@ const opts = readOptions(
     build: 'build dist-load/ when missing or stale (--no-build to skip)',
     paced:
       'then the same pages paced side by side: the three origins at once on one CPU, the same rate each (--no-paced to skip)',
-    pacedLoad: 'share of that CPU the origins use together when paced, by their closed-loop CPU per request (paced costs up to 2x that)',
+    pacedLoad:
+      'share of that CPU the origins use together when paced, by their closed-loop CPU per request (paced costs up to 2x that)',
     pacedConnections: 'autocannon connections per origin when paced',
     pacedWarmup: 'seconds of paced load per page before its rounds',
   },

@@ -81,7 +81,7 @@ const opts = readOptions(
     paced:
       'then run the pages paced side by side: all servers at once on one CPU, the same rate each (--no-paced to skip)',
     pacedLoad:
-      "share of that CPU the servers use together when paced, by their closed-loop CPU per request (paced, a small page costs up to 2x that: 0.3 is ~0.6)",
+      'share of that CPU the servers use together when paced, by their closed-loop CPU per request (paced, a small page costs up to 2x that: 0.3 is ~0.6)',
     pacedConnections: 'autocannon connections per server when paced',
     pacedWarmup: 'seconds of paced load per page on each fresh set of servers before it is measured',
     idleSeconds: 'seconds of the idle-CPU measurement before the paced runs (0: none)',
