@@ -9,6 +9,7 @@ import { buildDirFor } from './lib/build.ts';
 import { readOptions } from './lib/options.ts';
 import { type PacedRun, pacedRatios, pacedSideBySide } from './lib/paced.ts';
 import { machineNote, writeReport } from './lib/report-file.ts';
+import { scrapeEvery } from './lib/scrape.ts';
 import { BENCH_PAGES } from './lib/site.ts';
 import { type Server, spawnBare, spawnOrigin, spawnPeer } from './lib/spawn-origin.ts';
 import { markdownTable, spread, times, withRange } from './lib/stats.ts';
@@ -63,8 +64,7 @@ const RUNGS: Array<{ name: string; what: string; start: () => Promise<Server> }>
 
 /** As Prometheus scrapes by default. */
 const SCRAPE_INTERVAL_MS = 15_000;
-const noop = () => {};
-let scraper: NodeJS.Timeout | undefined;
+let stopScraping: (() => void) | undefined;
 const runs: PacedRun[] = [];
 const problems: string[] = [];
 const idle: Record<string, number[]> = {};
@@ -75,9 +75,7 @@ for (let set = 1; set <= opts.sets; set++) {
   try {
     for (const rung of RUNGS) servers.push(await rung.start());
     const metricsUrl = servers.at(-1)?.metricsUrl;
-    scraper = metricsUrl
-      ? setInterval(() => void fetch(metricsUrl).then((r) => r.arrayBuffer(), noop), SCRAPE_INTERVAL_MS)
-      : undefined;
+    stopScraping = metricsUrl ? scrapeEvery(metricsUrl, SCRAPE_INTERVAL_MS) : undefined;
     const result = await pacedSideBySide({
       servers: servers.map((s) => ({ name: s.name, url: s.url, pid: s.child.pid as number })),
       targets: [{ name: opts.page, paths: [opts.page], rate: opts.rate }],
@@ -92,7 +90,7 @@ for (let set = 1; set <= opts.sets; set++) {
     runs.push(...result.runs.map((r) => ({ ...r, round: (set - 1) * opts.rounds + r.round })));
     problems.push(...result.problems.map((p) => `set ${set}: ${p}`));
   } finally {
-    clearInterval(scraper);
+    stopScraping?.();
     await Promise.all(servers.map((s) => s.stop()));
   }
 }

@@ -7,6 +7,7 @@
 
 import { readOptions } from './lib/options.ts';
 import { compareOrigins, publishComparison } from './lib/origin-ab.ts';
+import { scrapeEvery } from './lib/scrape.ts';
 import type { Server } from './lib/spawn-origin.ts';
 
 const opts = readOptions(
@@ -41,15 +42,7 @@ const OFF = 'metrics off, logs warn';
 const ON = `metrics on (scrape ${opts.scrapeInterval} s), logs warn`;
 const INFO = `metrics on (scrape ${opts.scrapeInterval} s), logs info`;
 const common = { POOL_POLICY: opts.policy, WORKERS: '1' };
-const scrape = (server: Server) => {
-  const timer = setInterval(() => {
-    void fetch(server.metricsUrl!).then(
-      (r) => r.arrayBuffer(),
-      () => {},
-    );
-  }, opts.scrapeInterval * 1000);
-  return () => clearInterval(timer);
-};
+const scrape = (server: Server) => scrapeEvery(server.metricsUrl!, opts.scrapeInterval * 1000);
 const result = await compareOrigins({
   ...opts,
   paced: opts.paced

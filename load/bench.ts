@@ -20,6 +20,7 @@ import { readOptions } from './lib/options.ts';
 import { type PacedResult, pacedRate, pacedRatios, pacedSideBySide } from './lib/paced.ts';
 import { reportsDir, stamp } from './lib/paths.ts';
 import { machineNote, writeReport } from './lib/report-file.ts';
+import { scrapeEvery } from './lib/scrape.ts';
 import { benchTargets } from './lib/site.ts';
 import { preloadArgs, type Server, spawnAstroNode, spawnBare, spawnOrigin } from './lib/spawn-origin.ts';
 import { fixed, int, markdownTable, type Spread, spread, times, withRange } from './lib/stats.ts';
@@ -109,9 +110,9 @@ interface Trio {
 /** The three servers, ours scraped like Prometheus would (its CPU lands in our figures). */
 async function startTrio(): Promise<Trio> {
   const started: Server[] = [];
-  let scraper: NodeJS.Timeout | undefined;
+  let stopScraping: (() => void) | undefined;
   const stop = async () => {
-    clearInterval(scraper);
+    stopScraping?.();
     await Promise.all(started.map((s) => s.stop()));
   };
   try {
@@ -122,14 +123,7 @@ async function startTrio(): Promise<Trio> {
     const node = await spawnAstroNode({ name: NODE, buildDir: nodeBuild });
     started.push(node);
     const metricsUrl = ours.metricsUrl;
-    if (opts.scrapeInterval > 0 && metricsUrl) {
-      scraper = setInterval(() => {
-        void fetch(metricsUrl).then(
-          (r) => r.arrayBuffer(),
-          () => {},
-        );
-      }, opts.scrapeInterval * 1000);
-    }
+    if (opts.scrapeInterval > 0 && metricsUrl) stopScraping = scrapeEvery(metricsUrl, opts.scrapeInterval * 1000);
     return { bare, ours, node, stop };
   } catch (error) {
     await stop();

@@ -127,6 +127,20 @@ export function delta(before: Snapshot, after: Snapshot): Delta {
   };
 }
 
+/**
+ * GETs `metricsUrl` every `intervalMs` and drops the body, as Prometheus would: the scrape's CPU
+ * lands in the server's figures. Returns the stop function.
+ */
+export function scrapeEvery(metricsUrl: string, intervalMs: number): () => void {
+  const timer = setInterval(() => {
+    void fetch(metricsUrl).then(
+      (r) => r.arrayBuffer(),
+      () => {},
+    );
+  }, intervalMs);
+  return () => clearInterval(timer);
+}
+
 /** Scrapes every `intervalMs` until stopped; returns the series (failed scrapes are skipped). */
 export function startSampler(metricsUrl: string, intervalMs: number): { stop(): Promise<Snapshot[]> } {
   const series: Snapshot[] = [];
