@@ -10,8 +10,9 @@ declare module 'fastify' {
   }
 }
 
-import { Gauge, Histogram, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import { routeLabel } from '../route-label.ts';
+import { HotHistogram } from './histogram.ts';
 
 /** Status label for a response the client closed before it was complete (nginx's convention). */
 export const CLIENT_CLOSED = '499';
@@ -21,13 +22,12 @@ export const CLIENT_CLOSED = '499';
  * response's 'close', which fires for completed and aborted exchanges alike, so the gauge
  * cannot drift when clients hang up mid-response.
  *
- * Per request: one 'close' listener and one observation (~1.2 µs). The in-flight count is a
- * plain number, read into the gauge at scrape time. prom-client 15's pre-bound children
- * (histogram.labels(...)) validate and hash their labels again on every observe(): measured,
- * no faster than observe(labels), so none are kept.
+ * Per request: one 'close' listener and one observation (HotHistogram: prom-client's own
+ * Histogram costs more per observation, see there). The in-flight count is a plain number, read
+ * into the gauge at scrape time.
  */
 export function registerHttpMetrics(registry: Registry, fastify: FastifyInstance): void {
-  const duration = new Histogram({
+  const duration = new HotHistogram({
     name: 'http_request_duration_seconds',
     help: 'Time from request arrival to the last byte of the response, by method, route pattern and status code (499: client closed first; 500 also for a response cut by a render error).',
     labelNames: ['method', 'route', 'status_code'],
@@ -49,16 +49,10 @@ export function registerHttpMetrics(registry: Registry, fastify: FastifyInstance
     reply.raw.on('close', () => {
       inFlight--;
       duration.observe(
-        {
-          method: request.method,
-          route: routeLabel(request),
-          status_code: reply.raw.writableFinished
-            ? String(reply.statusCode)
-            : request.renderFailed
-              ? '500'
-              : CLIENT_CLOSED,
-        },
         reply.elapsedTime / 1000,
+        request.method,
+        routeLabel(request),
+        reply.raw.writableFinished ? String(reply.statusCode) : request.renderFailed ? '500' : CLIENT_CLOSED,
       );
     });
   };

@@ -1,10 +1,11 @@
-import { Gauge, Histogram, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import { type RenderEvent, renderChannel } from '../astro/bridge.ts';
 import type { RenderTurns } from '../astro/render-turns.ts';
+import { HotHistogram } from './histogram.ts';
 
 /** astro_render_duration_seconds, fed by the bridge's diagnostics channel. */
 export function registerRenderMetrics(registry: Registry): () => void {
-  const histogram = new Histogram({
+  const histogram = new HotHistogram({
     name: 'astro_render_duration_seconds',
     help: 'Time from the start of app.render() until the response body was complete, by Astro route pattern and renderer.',
     labelNames: ['route', 'renderer'],
@@ -13,7 +14,7 @@ export function registerRenderMetrics(registry: Registry): () => void {
   });
   const onRender = (message: unknown) => {
     const { route, renderer, seconds } = message as RenderEvent;
-    histogram.observe({ route, renderer }, seconds);
+    histogram.observe(seconds, route, renderer);
   };
   renderChannel.subscribe(onRender);
   return () => renderChannel.unsubscribe(onRender);
