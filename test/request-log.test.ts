@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { BatchedStdout, LOG_FLUSH_INTERVAL_MS } from '../src/request-log.ts';
+import pino from 'pino';
+import { BatchedStdout, LOG_BUFFER_BYTES, LOG_FLUSH_INTERVAL_MS } from '../src/request-log.ts';
 import { logLines, spawnOrigin } from './helpers/origin.ts';
 import { sleep, waitFor } from './helpers/wait.ts';
 
@@ -33,7 +34,7 @@ test('request lines are written in batches, yet reach stdout promptly when traff
   try {
     await fetch(`${origin.url}/probe?token=prompt`, { headers: { 'x-request-id': 'log-prompt-1' } });
     // One short line is far below the batch size: only the periodic flush can write it.
-    await waitFor('the request line on stdout', 2000, () =>
+    await waitFor('the request line on stdout', LOG_FLUSH_INTERVAL_MS * 3, () =>
       logLines(origin.output()).some((l) => l.reqId === 'log-prompt-1'),
     );
   } finally {
@@ -49,11 +50,39 @@ test('the batched destination writes a lone line within the flush interval, and 
     assert.equal(out.flushPending, false, 'a new destination has nothing to flush');
     out.write('{"msg":"one"}\n');
     assert.equal(out.flushPending, true, 'a line far below the batch size waits for the timer');
-    await waitFor('the line in the file', 2000, () => readFileSync(file, 'utf8').includes('"one"'), 20);
+    await waitFor(
+      'the line in the file',
+      LOG_FLUSH_INTERVAL_MS * 3,
+      () => readFileSync(file, 'utf8').includes('"one"'),
+      20,
+    );
     // Idle from here on: nothing armed, so nothing wakes the process to write nothing.
     assert.equal(out.flushPending, false);
     await sleep(LOG_FLUSH_INTERVAL_MS * 3);
     assert.equal(out.flushPending, false);
+  } finally {
+    out.flushSync();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('warnings and errors are written at once, with the lines that waited, even while a write is in flight', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'origin-log-'));
+  const file = path.join(dir, 'out.log');
+  const out = new BatchedStdout(file);
+  const logger = pino({ base: undefined }, out);
+  const written = () => readFileSync(file, 'utf8');
+  try {
+    logger.info('waits');
+    await sleep(50);
+    assert.doesNotMatch(written(), /waits/, 'an info line waits for its batch');
+    logger.warn('at once');
+    await waitFor('the warning, and the line that waited', 500, () => /at once/.test(written()), 10);
+    assert.match(written(), /waits/);
+    // A batch's worth starts a write; the error right after it meets that write in flight.
+    logger.info('x'.repeat(LOG_BUFFER_BYTES));
+    logger.error('after a big batch');
+    await waitFor('the error', 500, () => /after a big batch/.test(written()), 10);
   } finally {
     out.flushSync();
     rmSync(dir, { recursive: true, force: true });

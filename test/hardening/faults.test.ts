@@ -5,8 +5,10 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { LOG_FLUSH_INTERVAL_MS } from '../../src/request-log.ts';
 import { type OriginProcess, ROOT, spawnOrigin } from '../helpers/origin.ts';
 import { assertServing } from '../helpers/raw-http.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const STRAY = path.join(ROOT, 'test/hardening/fixtures/stray-rejection.ts');
 
@@ -55,14 +57,16 @@ describe('pages and endpoints that fail', () => {
       assert.match(body, /Something broke — Origin Docs/, 'the site’s own 500 page');
       assert.ok(!body.includes(message), 'the error message does not reach the user');
       await assertServing(origin.url, { alive });
-      await settle();
+      // The error line is written at once; the request line waits for its batch (src/request-log.ts).
+      const completed = (l: LogLine) => l.reqId === reqId && l.msg === 'request completed';
+      await waitFor('the request line', LOG_FLUSH_INTERVAL_MS * 3, () => logLines(origin.output()).some(completed));
       const lines = logLines(origin.output()).filter((l) => l.reqId === reqId);
       const errors = lines.filter((l) => l.level === 50);
       assert.equal(errors.length, 1, `exactly one error line: ${JSON.stringify(lines)}`);
       assert.equal(errors[0]!.err?.message, message);
       assert.match(errors[0]!.err?.stack ?? '', /\n\s+at /, 'with the stack');
       assert.match(errors[0]!.msg, /render failed/);
-      assert.ok(lines.some((l) => l.msg === 'request completed' && l.statusCode === 500));
+      assert.equal(lines.find(completed)?.statusCode, 500);
     });
   }
 
