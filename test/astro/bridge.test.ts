@@ -58,9 +58,10 @@ async function countOf(status: string): Promise<number> {
 
 test('a body that fails while streaming: the response is cut, logged once, counted as a 500 (not a client abort)', async () => {
   const [errorsBefore, abortsBefore] = [await countOf('500'), await countOf('499')];
-  const res = await stream('mode=fail-later', { headers: { 'x-request-id': 'bridge-fail-later' } });
+  const res = await stream('mode=fail-later&id=f1', { headers: { 'x-request-id': 'bridge-fail-later' } });
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('x-stream-endpoint'), 'yes');
+  hooks().gates.get('f1')!(); // the body fails now, after the response started
   await assert.rejects(res.text(), 'the client must see an incomplete body, not a complete one');
   await waitFor('the error line', 3000, () => errorsOf('bridge-fail-later').length > 0, 10);
   const errors = errorsOf('bridge-fail-later');

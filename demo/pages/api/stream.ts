@@ -1,7 +1,8 @@
 // GET /api/stream?mode=…: streamed bodies for the bridge tests (test/astro/bridge.test.ts).
 //   strings        a body of string chunks (endpoints may enqueue strings, not only bytes)
 //   fail-at-once   a chunk, then an error before the event loop turns: nothing has been sent
-//   fail-later     a chunk, then an error 30 ms later: the response has started
+//   fail-later&id=… a chunk, then an error when the test opens the gate, once it has the
+//                  response's head: the response has started (a fixed delay raced the head on a busy machine)
 //   gated&id=…     a chunk, then waits until the test opens the gate, then a second chunk
 //   endless&id=…   a chunk now and every `every` ms (default 20) until the stream is cancelled
 // The gates and the set of live endless streams are on globalThis, for in-process tests.
@@ -48,7 +49,10 @@ export const GET: APIRoute = async ({ url }) => {
           return;
         case 'fail-later':
           controller.enqueue(encoder.encode('partial body;'));
-          timer = setTimeout(() => controller.error(new Error('boom: deliberate body failure while streaming')), 30);
+          hooks.gates.set(id, () => {
+            hooks.gates.delete(id);
+            controller.error(new Error('boom: deliberate body failure while streaming'));
+          });
           return;
         case 'gated':
           controller.enqueue(encoder.encode('first chunk;'));
