@@ -11,7 +11,7 @@ export const LOG_BUFFER_BYTES = 32 * 1024;
  */
 export const LOG_FLUSH_INTERVAL_MS = 1000;
 /** Lines at this pino level and above (warn, error, fatal) are written at once: few, and wanted without delay. */
-export const LOG_WRITE_AT_ONCE_LEVEL = 40;
+export const LOG_WRITE_AT_ONCE_LEVEL: number = pino.levels.values.warn!;
 /** How soon a flush that met a write in flight is tried again. */
 const FLUSH_RETRY_MS = 10;
 
