@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import autocannon from 'autocannon';
 import { RESTART_BACKOFF } from '../../src/cluster/backoff.ts';
 import { loadConfig, workerCount } from '../../src/config.ts';
+import { LOG_FLUSH_INTERVAL_MS } from '../../src/request-log.ts';
 import { DEMO_BUILD, launch, logLines, type OriginProcess, run, spawnOrigin } from '../helpers/origin.ts';
 import { assertServing } from '../helpers/raw-http.ts';
 import { assertNoAcceptedRequestFailed, COUNT_REQUESTS, loadThenSigterm, summarize } from '../helpers/shutdown.ts';
@@ -59,12 +60,10 @@ describe('WORKERS=2', () => {
       assert.equal(res.status, 200);
       await res.arrayBuffer();
     }
-    await new Promise((r) => setTimeout(r, 100));
-    const served = new Set(
-      lines(origin)
-        .filter((l) => l.url === '/docs/')
-        .map((l) => l.pid),
-    );
+    // Request lines are batched (up to LOG_FLUSH_INTERVAL_MS): wait for all 40 of them.
+    const docsLines = () => lines(origin).filter((l) => l.url === '/docs/');
+    await waitFor('the 40 request lines', LOG_FLUSH_INTERVAL_MS * 3, () => docsLines().length >= 40);
+    const served = new Set(docsLines().map((l) => l.pid));
     assert.equal(served.size, 2, 'requests reached both workers');
 
     const text = await scrape(origin);
@@ -90,9 +89,12 @@ describe('WORKERS=2', () => {
   });
 
   test('request ids are unique across workers', async () => {
+    const healthz = () => lines(origin).filter((l) => l.msg === 'request completed' && l.url === '/healthz');
+    const seen = healthz().length;
     await Promise.all(
       Array.from({ length: 10 }, () => fetch(`${origin.url}/healthz`, { headers: { connection: 'close' } })),
     );
+    await waitFor('the 10 request lines', LOG_FLUSH_INTERVAL_MS * 3, () => healthz().length >= seen + 10);
     const ids = lines(origin)
       .filter((l) => l.msg === 'request completed')
       .map((l) => l.reqId as string);
