@@ -34,7 +34,16 @@ export interface CompareOptions {
    * Then the same pages paced side by side (lib/paced.ts): every variant at once on one CPU at
    * the same rate, for steadier CPU ratios. `load`: the share of that CPU they use together.
    */
-  paced?: { load: number; connections: number; warmup: number };
+  paced?: {
+    load: number;
+    connections: number;
+    warmup: number;
+    /**
+     * Sets of processes paced in turn: the first is the closed loop's, every further one fresh
+     * (two processes of the same origin differ by up to ~8 %, and one set keeps its bias).
+     */
+    sets?: number;
+  };
   /** Called once every origin is ready: a reason to skip the comparison, or undefined. */
   check?(servers: ReadonlyMap<string, Server>): Promise<string | undefined> | string | undefined;
 }
@@ -80,7 +89,7 @@ export async function compareOrigins(o: CompareOptions): Promise<CompareResult> 
       warmup: o.warmup,
     });
     const firstName = o.variants[0]!.name;
-    const pacedPart = o.paced ? await pacedTable(o, o.paced, servers, targets, runs, problems) : [];
+    const pacedPart = o.paced ? await pacedTable(o, o.paced, buildDir, servers, targets, runs, problems) : [];
     const rpsOf = (r: Run) => r.load.rps;
     const cpuOf = (r: Run) => r.extra.cpuUsPerRequest ?? NaN;
     const change = (ratio: number) => {
@@ -141,7 +150,8 @@ export async function compareOrigins(o: CompareOptions): Promise<CompareResult> 
 async function pacedTable(
   o: CompareOptions,
   paced: NonNullable<CompareOptions['paced']>,
-  servers: ReadonlyMap<string, Server>,
+  buildDir: string,
+  closedLoopServers: ReadonlyMap<string, Server>,
   targets: readonly Target[],
   runs: readonly Run[],
   problems: string[],
@@ -149,34 +159,56 @@ async function pacedTable(
   const measured = o.variants.filter((v) => v.measureCpu !== false);
   const firstName = measured[0]!.name;
   const cpuOf = (r: Run) => r.extra.cpuUsPerRequest ?? NaN;
-  // Every variant's own extra (a scraper) runs through the whole paced phase.
-  const stops = measured.map((v) => v.during?.(servers.get(v.name)!));
-  let result: Awaited<ReturnType<typeof pacedSideBySide>>;
-  try {
-    result = await pacedSideBySide({
-      servers: measured.map((v) => ({
-        name: v.name,
-        url: servers.get(v.name)!.url,
-        pid: servers.get(v.name)!.child.pid!,
-      })),
-      targets: targets
-        .filter((t) => t.name !== 'static')
-        .map((t) => ({
-          name: t.name,
-          paths: t.paths,
-          rate: pacedRate(
-            paced.load,
-            measured.map((v) => spreadOf(runs, v.name, t.name, cpuOf).median),
-          ),
-        })),
-      rounds: o.rounds,
-      duration: o.duration,
-      warmup: paced.warmup,
-      connections: paced.connections,
-      idleSeconds: 0,
-    });
-  } finally {
-    for (const stop of stops) stop?.();
+  const pacedTargets = targets
+    .filter((t) => t.name !== 'static')
+    .map((t) => ({
+      name: t.name,
+      paths: t.paths,
+      rate: pacedRate(
+        paced.load,
+        measured.map((v) => spreadOf(runs, v.name, t.name, cpuOf).median),
+      ),
+    }));
+  const sets = Math.max(1, paced.sets ?? 1);
+  const result: Awaited<ReturnType<typeof pacedSideBySide>> = {
+    runs: [],
+    idleMsPerSecond: {},
+    placement: '',
+    problems: [],
+  };
+  for (let set = 1; set <= sets; set++) {
+    const fresh = new Map<string, Server>();
+    try {
+      if (set > 1) {
+        console.error(`paced set ${set}/${sets}: fresh processes`);
+        for (const v of measured) fresh.set(v.name, await spawnOrigin({ name: v.name, buildDir, env: v.env }));
+      }
+      const servers = set > 1 ? fresh : closedLoopServers;
+      // Every variant's own extra (a scraper) runs through the whole paced phase.
+      const stops = measured.map((v) => v.during?.(servers.get(v.name)!));
+      try {
+        const one = await pacedSideBySide({
+          servers: measured.map((v) => ({
+            name: v.name,
+            url: servers.get(v.name)!.url,
+            pid: servers.get(v.name)!.child.pid!,
+          })),
+          targets: pacedTargets,
+          rounds: o.rounds,
+          duration: o.duration,
+          warmup: paced.warmup,
+          connections: paced.connections,
+          idleSeconds: 0,
+        });
+        result.placement = one.placement;
+        result.problems.push(...one.problems.map((p) => `paced set ${set}: ${p}`));
+        result.runs.push(...one.runs.map((r) => ({ ...r, round: (set - 1) * o.rounds + r.round })));
+      } finally {
+        for (const stop of stops) stop?.();
+      }
+    } finally {
+      await Promise.all([...fresh.values()].map((s) => s.stop()));
+    }
   }
   problems.push(...result.problems);
   const rows = [...new Set(result.runs.map((r) => r.target))].flatMap((t) =>
@@ -197,9 +229,11 @@ async function pacedTable(
   return [
     '',
     `Paced side by side (${result.placement}): every variant at once, each at the same fixed rate (together ~${paced.load} of one CPU), ` +
-      `${paced.connections} connections each, ${paced.warmup} s then ${o.rounds} × ${o.duration} s; CPU ratios per round. ` +
+      `${paced.connections} connections each, ${paced.warmup} s then ${o.rounds} × ${o.duration} s per set; CPU ratios per round. ` +
       'The same machine second by second and the same load for all: steadier than the runs above, which take turns. ' +
-      'One set of processes throughout: two processes of the same origin differ by up to ~8 % (A/A, README), which the min–max does not show.',
+      (sets > 1
+        ? `${sets} sets of processes (the closed loop's, then ${sets - 1} fresh): two processes of the same origin differ by up to ~8 % (A/A, README), and each set keeps its bias.`
+        : 'One set of processes throughout: two processes of the same origin differ by up to ~8 % (A/A, README), which the min–max does not show.'),
     '',
     markdownTable(['target', 'req/s each', 'variant', 'CPU µs/request median (min–max)', 'CPU/request ratio'], rows),
   ];
