@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { BatchedStdout, LOG_BUFFER_BYTES, LOG_FLUSH_INTERVAL_MS } from '../src/request-log.ts';
 import { logLines, spawnOrigin } from './helpers/origin.ts';
@@ -87,4 +89,24 @@ test('warnings and errors are written at once, with the lines that waited, even 
     out.flushSync();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('lines still waiting for their batch are written when the process exits without a flush', () => {
+  // An exit nobody drained first (process.exit() after an error, say): pino's exit handler
+  // writes what sonic-boom holds, so the lines must wait there, not anywhere else.
+  const script = `
+    import pino from 'pino';
+    import { BatchedStdout } from ${JSON.stringify(pathToFileURL(path.resolve('src/request-log.ts')).href)};
+    const logger = pino({ base: undefined }, new BatchedStdout(1));
+    for (let i = 0; i < 3; i++) logger.info({ n: i }, 'waiting for its batch');
+    process.exit(0);
+  `;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.deepEqual(
+    out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).n),
+    [0, 1, 2],
+  );
 });
