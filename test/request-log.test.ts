@@ -4,7 +4,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { BatchedStdout, LOG_BUFFER_BYTES, LOG_FLUSH_INTERVAL_MS } from '../src/request-log.ts';
 import { logLines, spawnOrigin } from './helpers/origin.ts';
@@ -96,12 +95,15 @@ test('lines still waiting for their batch are written when the process exits wit
   // writes what sonic-boom holds, so the lines must wait there, not anywhere else.
   const script = `
     import pino from 'pino';
-    import { BatchedStdout } from ${JSON.stringify(pathToFileURL(path.resolve('src/request-log.ts')).href)};
+    import { BatchedStdout } from ${JSON.stringify(new URL('../src/request-log.ts', import.meta.url).href)};
     const logger = pino({ base: undefined }, new BatchedStdout(1));
     for (let i = 0; i < 3; i++) logger.info({ n: i }, 'waiting for its batch');
     process.exit(0);
   `;
-  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: new URL('..', import.meta.url), // where pino resolves from
+    encoding: 'utf8',
+  });
   assert.deepEqual(
     out
       .trim()
