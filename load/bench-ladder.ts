@@ -9,7 +9,7 @@ import { buildDirFor } from './lib/build.ts';
 import { readOptions } from './lib/options.ts';
 import { type PacedRun, pacedRatios, pacedSideBySide } from './lib/paced.ts';
 import { machineNote, writeReport } from './lib/report-file.ts';
-import { scrapeEvery } from './lib/scrape.ts';
+import { scrapeEvery, settleSeconds } from './lib/scrape.ts';
 import { BENCH_PAGES } from './lib/site.ts';
 import { type Server, spawnBare, spawnOrigin, spawnPeer } from './lib/spawn-origin.ts';
 import { markdownTable, spread, times, withRange } from './lib/stats.ts';
@@ -82,6 +82,7 @@ for (let set = 1; set <= opts.sets; set++) {
       rounds: opts.rounds,
       duration: opts.duration,
       warmup: opts.warmup,
+      firstWarmup: settleSeconds(SCRAPE_INTERVAL_MS / 1000),
       connections: opts.connections,
       idleSeconds: opts.idleSeconds,
     });

@@ -20,7 +20,7 @@ import { readOptions } from './lib/options.ts';
 import { type PacedResult, pacedRate, pacedRatios, pacedSideBySide } from './lib/paced.ts';
 import { reportsDir, stamp } from './lib/paths.ts';
 import { machineNote, writeReport } from './lib/report-file.ts';
-import { scrapeEvery } from './lib/scrape.ts';
+import { scrapeEvery, settleSeconds } from './lib/scrape.ts';
 import { benchTargets } from './lib/site.ts';
 import { preloadArgs, type Server, spawnAstroNode, spawnBare, spawnOrigin } from './lib/spawn-origin.ts';
 import { fixed, int, markdownTable, type Spread, spread, times, withRange } from './lib/stats.ts';
@@ -193,6 +193,7 @@ async function pacedRuns(): Promise<PacedResult> {
         rounds: 1,
         duration: opts.duration,
         warmup: opts.pacedWarmup,
+        firstWarmup: settleSeconds(opts.scrapeInterval),
         connections: opts.pacedConnections,
         idleSeconds: opts.idleSeconds,
       });

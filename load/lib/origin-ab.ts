@@ -19,7 +19,10 @@ export interface OriginVariant {
   /** The variant its ratios are to (default: the first). */
   baseline?: string;
   env: Record<string, string>;
-  /** Runs while this variant is being measured (e.g. a /metrics scraper); returns its stop. */
+  /**
+   * Runs for the life of each of this variant's processes, from their start (a /metrics
+   * scraper, as Prometheus scrapes an origin from its start); returns its stop.
+   */
   during?(server: Server): () => void;
 }
 
@@ -43,6 +46,8 @@ export interface CompareOptions {
      * (two processes of the same origin differ by up to ~8 %, and one set keeps its bias).
      */
     sets?: number;
+    /** Seconds of paced warm-up before the first page of a fresh set, when longer than `warmup`. */
+    firstWarmup?: number;
   };
   /** Called once every origin is ready: a reason to skip the comparison, or undefined. */
   check?(servers: ReadonlyMap<string, Server>): Promise<string | undefined> | string | undefined;
@@ -58,27 +63,20 @@ export interface CompareResult {
 export async function compareOrigins(o: CompareOptions): Promise<CompareResult> {
   const buildDir = await buildDirFor('origin', o.build);
   const servers = new Map<string, Server>();
+  const stops: Array<(() => void) | undefined> = [];
   try {
-    for (const v of o.variants) servers.set(v.name, await spawnOrigin({ name: v.name, buildDir, env: v.env }));
+    for (const v of o.variants) {
+      const server = await spawnOrigin({ name: v.name, buildDir, env: v.env });
+      servers.set(v.name, server);
+      stops.push(v.during?.(server));
+    }
     const skipped = await o.check?.(servers);
     if (skipped) return { skipped, table: '', problems: [], raw: { skipped } };
     const first = servers.get(o.variants[0]!.name)!;
     const targets: Target[] = await benchTargets(first.url, buildDir);
     const variants: Variant[] = o.variants.map((v) => {
       const server = servers.get(v.name)!;
-      let stop: (() => void) | undefined;
-      return {
-        name: v.name,
-        url: server.url,
-        pid: v.measureCpu === false ? undefined : server.child.pid,
-        before: () => {
-          stop = v.during?.(server);
-        },
-        after: () => {
-          stop?.();
-          return {};
-        },
-      };
+      return { name: v.name, url: server.url, pid: v.measureCpu === false ? undefined : server.child.pid };
     });
     const { runs, problems } = await alternate({
       variants,
@@ -142,6 +140,7 @@ export async function compareOrigins(o: CompareOptions): Promise<CompareResult> 
     ].join('\n');
     return { table, problems, raw: { targets, runs } };
   } finally {
+    for (const stop of stops) stop?.();
     await Promise.all([...servers.values()].map((s) => s.stop()));
   }
 }
@@ -178,35 +177,37 @@ async function pacedTable(
   };
   for (let set = 1; set <= sets; set++) {
     const fresh = new Map<string, Server>();
+    // The closed loop's processes have been scraped since their start; fresh ones are from now.
+    const stops: Array<(() => void) | undefined> = [];
     try {
       if (set > 1) {
         console.error(`paced set ${set}/${sets}: fresh processes`);
-        for (const v of measured) fresh.set(v.name, await spawnOrigin({ name: v.name, buildDir, env: v.env }));
+        for (const v of measured) {
+          const server = await spawnOrigin({ name: v.name, buildDir, env: v.env });
+          fresh.set(v.name, server);
+          stops.push(v.during?.(server));
+        }
       }
       const servers = set > 1 ? fresh : closedLoopServers;
-      // Every variant's own extra (a scraper) runs through the whole paced phase.
-      const stops = measured.map((v) => v.during?.(servers.get(v.name)!));
-      try {
-        const one = await pacedSideBySide({
-          servers: measured.map((v) => ({
-            name: v.name,
-            url: servers.get(v.name)!.url,
-            pid: servers.get(v.name)!.child.pid!,
-          })),
-          targets: pacedTargets,
-          rounds: o.rounds,
-          duration: o.duration,
-          warmup: paced.warmup,
-          connections: paced.connections,
-          idleSeconds: 0,
-        });
-        result.placement = one.placement;
-        result.problems.push(...one.problems.map((p) => `paced set ${set}: ${p}`));
-        result.runs.push(...one.runs.map((r) => ({ ...r, round: (set - 1) * o.rounds + r.round })));
-      } finally {
-        for (const stop of stops) stop?.();
-      }
+      const one = await pacedSideBySide({
+        servers: measured.map((v) => ({
+          name: v.name,
+          url: servers.get(v.name)!.url,
+          pid: servers.get(v.name)!.child.pid!,
+        })),
+        targets: pacedTargets,
+        rounds: o.rounds,
+        duration: o.duration,
+        warmup: paced.warmup,
+        firstWarmup: set > 1 ? paced.firstWarmup : undefined,
+        connections: paced.connections,
+        idleSeconds: 0,
+      });
+      result.placement = one.placement;
+      result.problems.push(...one.problems.map((p) => `paced set ${set}: ${p}`));
+      result.runs.push(...one.runs.map((r) => ({ ...r, round: (set - 1) * o.rounds + r.round })));
     } finally {
+      for (const stop of stops) stop?.();
       await Promise.all([...fresh.values()].map((s) => s.stop()));
     }
   }

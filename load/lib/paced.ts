@@ -53,6 +53,11 @@ export interface PacedOptions {
   duration: number;
   /** Seconds of paced load before the first round of each target. */
   warmup: number;
+  /**
+   * Seconds of paced load before the first target's first round, when longer than `warmup`:
+   * time for a scraped origin's first scrapes to stop disturbing its JIT (SCRAPES_TO_SETTLE).
+   */
+  firstWarmup?: number;
   connections: number;
   /** Seconds of the idle measurement (0: none). */
   idleSeconds: number;
@@ -104,7 +109,7 @@ export async function pacedSideBySide(o: PacedOptions): Promise<PacedResult> {
           ),
         );
       log(`paced ${target.name}: ${target.rate} req/s to each of ${servers.length} servers at once`);
-      await together(o.warmup);
+      await together(target === o.targets[0] ? Math.max(o.warmup, o.firstWarmup ?? 0) : o.warmup);
       for (let round = 1; round <= o.rounds; round++) {
         await sleep(500);
         const before = servers.map((s) => cpuSeconds(s.pid));
