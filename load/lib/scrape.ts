@@ -134,9 +134,9 @@ export function delta(before: Snapshot, after: Snapshot): Delta {
  * origin pays. Its first few scrapes (each on the metrics listener, a second server in the same
  * process) send HTTP objects of other shapes through the Node and Fastify code the page traffic
  * has made hot: V8 throws away the optimised code of 10–26 functions at each of the first 2–3
- * scrapes (`--trace-deopt`), and recompiles it. Paced side by side on the tiny page (4 fresh sets
- * × 3 rounds, 80 req/s each, against an origin nobody scrapes): scraped from its start, 0.97×
- * (0.79–1.38); its first scrapes falling in the measured rounds, 1.18× (0.97–1.42).
+ * scrapes (`--trace-deopt`), and recompiles it. Paced side by side on the tiny page (8 fresh sets
+ * × 3 rounds, 80 req/s each, against an origin nobody scrapes): scraped from its start, 1.01×
+ * (0.79–1.38); its first scrapes falling in the measured rounds, 1.18× (0.93–1.42).
  */
 export const SCRAPES_TO_SETTLE = 3;
 
