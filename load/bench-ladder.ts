@@ -110,7 +110,7 @@ const rows = RUNGS.map((rung, i) => [
 const markdown = [
   `# CPU per request, rung by rung (${opts.page})`,
   '',
-  `${opts.sets} fresh sets × ${opts.rounds} rounds of ${opts.duration} s at ${opts.rate} req/s each, after ${opts.warmup} s of warm-up per set; ${placement}. ` +
+  `${opts.sets} fresh sets × ${opts.rounds} rounds of ${opts.duration} s at ${opts.rate} req/s each, after ${Math.max(opts.warmup, settleSeconds(SCRAPE_INTERVAL_MS / 1000))} s of warm-up per set (ours scraped every ${SCRAPE_INTERVAL_MS / 1000} s from its start); ${placement}. ` +
     'CPU is user+system of the server process (all threads, /proc) over its responses; ratios are per-round pairs, medians (min–max).',
   '',
   markdownTable(['rung', 'what runs', 'CPU µs/request', '÷ the rung before', '÷ bare', 'idle CPU ms/s'], rows),

@@ -313,7 +313,7 @@ if (paced) {
     '',
     `The three servers at once, each at the same fixed rate (together ~${opts.pacedLoad} of one CPU, from the ` +
       `closed-loop CPU per request above), ${opts.pacedConnections} connections each; ${opts.rounds} rounds, each on ` +
-      `three freshly started servers: ${opts.pacedWarmup} s warm-up then ${opts.duration} s per page. Same machine ` +
+      `three freshly started servers: ${opts.pacedWarmup} s warm-up (${Math.max(opts.pacedWarmup, settleSeconds(opts.scrapeInterval))} s before the first page: ours' first scrapes disturb its JIT once) then ${opts.duration} s per page. Same machine ` +
       'second by second, same load: steadier CPU ratios than the closed-loop ones. Below saturation, they include what ' +
       'a server spends per second whatever its traffic (timers, samplers), spread over its requests.',
     '',
