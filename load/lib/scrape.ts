@@ -160,7 +160,9 @@ const PROMETHEUS_IDLE_CONNECTION_MS = 5 * 60_000;
  */
 export function scrapeEvery(metricsUrl: string, intervalMs: number): () => void {
   const agent = new Agent({ keepAlive: true, maxSockets: 1, timeout: PROMETHEUS_IDLE_CONNECTION_MS });
-  const once = () => void get(metricsUrl, { agent }, (res) => res.resume()).on('error', () => {});
+  // A scrape cut by stop() (or by its server stopping) is dropped, as Prometheus drops it.
+  const ignore = () => {};
+  const once = () => void get(metricsUrl, { agent }, (res) => res.on('error', ignore).resume()).on('error', ignore);
   once();
   const timer = setInterval(once, intervalMs);
   return () => {
