@@ -60,16 +60,23 @@ export interface CompareResult {
   raw: unknown;
 }
 
+/** Starts one variant's origin and its `during` extra, whose stop goes into `stops`. */
+async function startVariant(
+  v: OriginVariant,
+  buildDir: string,
+  stops: Array<(() => void) | undefined>,
+): Promise<Server> {
+  const server = await spawnOrigin({ name: v.name, buildDir, env: v.env });
+  stops.push(v.during?.(server));
+  return server;
+}
+
 export async function compareOrigins(o: CompareOptions): Promise<CompareResult> {
   const buildDir = await buildDirFor('origin', o.build);
   const servers = new Map<string, Server>();
   const stops: Array<(() => void) | undefined> = [];
   try {
-    for (const v of o.variants) {
-      const server = await spawnOrigin({ name: v.name, buildDir, env: v.env });
-      servers.set(v.name, server);
-      stops.push(v.during?.(server));
-    }
+    for (const v of o.variants) servers.set(v.name, await startVariant(v, buildDir, stops));
     const skipped = await o.check?.(servers);
     if (skipped) return { skipped, table: '', problems: [], raw: { skipped } };
     const first = servers.get(o.variants[0]!.name)!;
@@ -182,11 +189,7 @@ async function pacedTable(
     try {
       if (set > 1) {
         console.error(`paced set ${set}/${sets}: fresh processes`);
-        for (const v of measured) {
-          const server = await spawnOrigin({ name: v.name, buildDir, env: v.env });
-          fresh.set(v.name, server);
-          stops.push(v.during?.(server));
-        }
+        for (const v of measured) fresh.set(v.name, await startVariant(v, buildDir, stops));
       }
       const servers = set > 1 ? fresh : closedLoopServers;
       const one = await pacedSideBySide({
