@@ -4,6 +4,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 import astroRoutes from '../routes/astro.ts';
+import { memoizePageModules } from './astro/astro-internals.ts';
 import { logAstroFaults } from './astro/faults.ts';
 import { type LoadedBuild, loadBuild } from './astro/load-build.ts';
 import { applyPoolPolicy, type PoolPolicy } from './astro/pool-policy.ts';
@@ -79,6 +80,8 @@ const astroOriginPlugin: FastifyPluginAsync<AstroOriginOptions> = async (fastify
     options.poolPolicy ?? DEFAULT_POOL_POLICY,
     options.poolSize ?? DEFAULT_POOL_SIZE,
   );
+  // Astro re-imports the page's module on every render; once is enough (astro-internals.ts).
+  memoizePageModules(build.app);
   logAstroFaults(build.app, fastify.log);
   fastify.decorate('poolPolicy', policy);
   fastify.decorate('astroBuild', build);

@@ -6,6 +6,7 @@ import {
   countQueueNodes,
   createNodePool,
   enableQueueNodeCounting,
+  memoizePageModules,
   queuedRenderingEnabled,
   rendererOf,
   setNodePoolSource,
@@ -72,4 +73,51 @@ test("the build exports Astro's FetchState, whose createResult hands each render
     pool.getStats().acquireNew - before,
     "every acquire of this render, and only this render's",
   );
+});
+
+test("the build's pageMap: each page module imported once, every render after it gets the same module", async () => {
+  // The App this file shares (a build's modules load once per process); memoizing changes no
+  // other test's outcome.
+  const own = app;
+  const pageMap = (own.manifest as unknown as { pageMap: Map<string, () => Promise<unknown>> }).pageMap;
+  assert.ok(pageMap instanceof Map && pageMap.size > 0, 'the manifest has a pageMap');
+  // Count the build's own import() calls, under the memo.
+  const imports = new Map<string, number>();
+  for (const [component, load] of pageMap)
+    pageMap.set(component, () => {
+      imports.set(component, (imports.get(component) ?? 0) + 1);
+      return load();
+    });
+  const wrapped = memoizePageModules(own);
+  assert.equal(wrapped, pageMap.size);
+  assert.equal(memoizePageModules(own), 0, 'idempotent: a loader is wrapped once');
+  const render = async (path: string) => {
+    const response = await own.render(new Request(`http://127.0.0.1${path}`));
+    assert.equal(response.status, 200, path);
+    return response.text();
+  };
+  const first = await render('/bench/tiny');
+  const again = await render('/bench/tiny');
+  assert.equal(again, first);
+  await render('/probe?token=x');
+  await render('/probe?token=y');
+  assert.equal(imports.get('demo/pages/bench/tiny.astro'), 1, 'tiny: imported once for two renders');
+  assert.equal(imports.get('demo/pages/probe.mdx'), 1, 'probe: imported once for two renders');
+  const component = 'demo/pages/bench/tiny.astro';
+  assert.equal(pageMap.get(component)!(), pageMap.get(component)!(), 'the same promise each time');
+});
+
+test('a page module whose import fails is imported again next time, not remembered failed', async (t) => {
+  const own = app;
+  const pageMap = (own.manifest as unknown as { pageMap: Map<string, () => Promise<unknown>> }).pageMap;
+  const component = 'demo/pages/bench/tiny.astro';
+  const real = pageMap.get(component)!;
+  t.after(() => pageMap.set(component, real));
+  let calls = 0;
+  pageMap.set(component, () => (++calls === 1 ? Promise.reject(new Error('first import fails')) : real()));
+  memoizePageModules(own);
+  await assert.rejects(pageMap.get(component)!(), /first import fails/);
+  assert.ok(await pageMap.get(component)!());
+  assert.ok(await pageMap.get(component)!());
+  assert.equal(calls, 2, 'one failed import, then one that succeeded and was kept');
 });
