@@ -1,6 +1,7 @@
 // The yardstick of `npm run bench`: the least a node:http server around the same Astro App
 // can do. Web Request in, app.render(), the whole body read, written with its length. No
-// logging, metrics, compression, static files or error handling. Usage (HOST, PORT from env):
+// logging, metrics, compression, static files or error handling, and Astro's App as built (ours
+// imports each page's module once: src/astro/astro-internals.ts). Usage (HOST, PORT from env):
 //   node load/bare-server.ts <buildDir>
 import { createServer } from 'node:http';
 import { loadBuild } from '../src/astro/load-build.ts';
