@@ -55,6 +55,14 @@ test('the app is decorated with the pool policy, the build and the render turns'
   assert.equal(app.renderTurns.waiting(), 0);
 });
 
+test("the build's page modules are imported once: a page's loader hands back the same promise", async () => {
+  const pageMap = (app.astroBuild.app.manifest as unknown as { pageMap: Map<string, () => Promise<unknown>> }).pageMap;
+  const load = pageMap.get('demo/pages/index.astro');
+  assert.ok(load, 'the demo build has its home page in the pageMap');
+  assert.equal(load(), load());
+  assert.ok(await load());
+});
+
 test('bad options are refused when the plugin is registered, with what to do', async () => {
   const cases: Array<[Record<string, unknown>, RegExp]> = [
     [{}, /exactly one of `buildDir`/],

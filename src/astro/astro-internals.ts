@@ -1,6 +1,6 @@
 // The one module that touches Astro internals (App.pipeline, NodePool, the App's logger, the
-// client-address symbol, the manifest's pageMap). Astro 6.4 does not document them; test/astro/astro-internals.test.ts
-// fails loudly when an upgrade moves them.
+// client-address symbol, the manifest's pageMap). Astro 6.4 does not document them;
+// test/astro/astro-internals.test.ts fails loudly when an upgrade moves them.
 import type { App } from 'astro/app';
 import { AstroInternalsError } from '../errors.ts';
 

@@ -78,8 +78,7 @@ test("the build exports Astro's FetchState, whose createResult hands each render
 test("the build's pageMap: each page module imported once, every render after it gets the same module", async () => {
   // The App this file shares (a build's modules load once per process); memoizing changes no
   // other test's outcome.
-  const own = app;
-  const pageMap = (own.manifest as unknown as { pageMap: Map<string, () => Promise<unknown>> }).pageMap;
+  const pageMap = (app.manifest as unknown as { pageMap: Map<string, () => Promise<unknown>> }).pageMap;
   assert.ok(pageMap instanceof Map && pageMap.size > 0, 'the manifest has a pageMap');
   // Count the build's own import() calls, under the memo.
   const imports = new Map<string, number>();
@@ -88,11 +87,11 @@ test("the build's pageMap: each page module imported once, every render after it
       imports.set(component, (imports.get(component) ?? 0) + 1);
       return load();
     });
-  const wrapped = memoizePageModules(own);
+  const wrapped = memoizePageModules(app);
   assert.equal(wrapped, pageMap.size);
-  assert.equal(memoizePageModules(own), 0, 'idempotent: a loader is wrapped once');
+  assert.equal(memoizePageModules(app), 0, 'idempotent: a loader is wrapped once');
   const render = async (path: string) => {
-    const response = await own.render(new Request(`http://127.0.0.1${path}`));
+    const response = await app.render(new Request(`http://127.0.0.1${path}`));
     assert.equal(response.status, 200, path);
     return response.text();
   };
@@ -108,14 +107,13 @@ test("the build's pageMap: each page module imported once, every render after it
 });
 
 test('a page module whose import fails is imported again next time, not remembered failed', async (t) => {
-  const own = app;
-  const pageMap = (own.manifest as unknown as { pageMap: Map<string, () => Promise<unknown>> }).pageMap;
+  const pageMap = (app.manifest as unknown as { pageMap: Map<string, () => Promise<unknown>> }).pageMap;
   const component = 'demo/pages/bench/tiny.astro';
   const real = pageMap.get(component)!;
   t.after(() => pageMap.set(component, real));
   let calls = 0;
   pageMap.set(component, () => (++calls === 1 ? Promise.reject(new Error('first import fails')) : real()));
-  memoizePageModules(own);
+  memoizePageModules(app);
   await assert.rejects(pageMap.get(component)!(), /first import fails/);
   assert.ok(await pageMap.get(component)!());
   assert.ok(await pageMap.get(component)!());
