@@ -7,7 +7,7 @@
 // life: ±8 % between two processes of the same server). Also each server's idle CPU.
 import { buildDirFor } from './lib/build.ts';
 import { readOptions } from './lib/options.ts';
-import { type PacedRun, pacedRatios, pacedSideBySide } from './lib/paced.ts';
+import { firstWarmupSeconds, type PacedRun, pacedRatios, pacedSideBySide } from './lib/paced.ts';
 import { machineNote, writeReport } from './lib/report-file.ts';
 import { scrapeEvery, settleSeconds } from './lib/scrape.ts';
 import { BENCH_PAGES } from './lib/site.ts';
@@ -64,6 +64,8 @@ const RUNGS: Array<{ name: string; what: string; start: () => Promise<Server> }>
 
 /** As Prometheus scrapes by default. */
 const SCRAPE_INTERVAL_MS = 15_000;
+/** The warm-up of each fresh set: long enough for ours' first scrapes to settle (lib/scrape.ts). */
+const warmup = { warmup: opts.warmup, firstWarmup: settleSeconds(SCRAPE_INTERVAL_MS / 1000) };
 let stopScraping: (() => void) | undefined;
 const runs: PacedRun[] = [];
 const problems: string[] = [];
@@ -81,8 +83,7 @@ for (let set = 1; set <= opts.sets; set++) {
       targets: [{ name: opts.page, paths: [opts.page], rate: opts.rate }],
       rounds: opts.rounds,
       duration: opts.duration,
-      warmup: opts.warmup,
-      firstWarmup: settleSeconds(SCRAPE_INTERVAL_MS / 1000),
+      ...warmup,
       connections: opts.connections,
       idleSeconds: opts.idleSeconds,
     });
@@ -110,7 +111,7 @@ const rows = RUNGS.map((rung, i) => [
 const markdown = [
   `# CPU per request, rung by rung (${opts.page})`,
   '',
-  `${opts.sets} fresh sets × ${opts.rounds} rounds of ${opts.duration} s at ${opts.rate} req/s each, after ${Math.max(opts.warmup, settleSeconds(SCRAPE_INTERVAL_MS / 1000))} s of warm-up per set (ours scraped every ${SCRAPE_INTERVAL_MS / 1000} s from its start); ${placement}. ` +
+  `${opts.sets} fresh sets × ${opts.rounds} rounds of ${opts.duration} s at ${opts.rate} req/s each, after ${firstWarmupSeconds(warmup)} s of warm-up per set (ours scraped every ${SCRAPE_INTERVAL_MS / 1000} s from its start); ${placement}. ` +
     'CPU is user+system of the server process (all threads, /proc) over its responses; ratios are per-round pairs, medians (min–max).',
   '',
   markdownTable(['rung', 'what runs', 'CPU µs/request', '÷ the rung before', '÷ bare', 'idle CPU ms/s'], rows),

@@ -17,7 +17,7 @@ import { runLoad } from './lib/cannon.ts';
 import { measureCeiling } from './lib/ceiling.ts';
 import { newestProfile, profileMarkdown, summarizeProfile } from './lib/cpuprofile.ts';
 import { readOptions } from './lib/options.ts';
-import { type PacedResult, pacedRate, pacedRatios, pacedSideBySide } from './lib/paced.ts';
+import { firstWarmupSeconds, type PacedResult, pacedRate, pacedRatios, pacedSideBySide } from './lib/paced.ts';
 import { reportsDir, stamp } from './lib/paths.ts';
 import { machineNote, writeReport } from './lib/report-file.ts';
 import { scrapeEvery, settleSeconds } from './lib/scrape.ts';
@@ -98,6 +98,8 @@ const BARE = 'bare';
 const OURS = 'astro-fastify-origin';
 const NODE = '@astrojs/node';
 const ourEnv = { POOL_POLICY: policy, WORKERS: '1', LOG_LEVEL: opts.logLevel, METRICS_ENABLED: 'true' };
+/** Paced warm-up: a fresh trio's first page gets long enough for ours' first scrapes to settle (lib/scrape.ts). */
+const pacedWarmup = { warmup: opts.pacedWarmup, firstWarmup: settleSeconds(opts.scrapeInterval) };
 
 interface Trio {
   bare: Server;
@@ -192,8 +194,7 @@ async function pacedRuns(): Promise<PacedResult> {
           .map((t) => ({ name: t.name, paths: t.paths, rate: pacedRateOf(t) })),
         rounds: 1,
         duration: opts.duration,
-        warmup: opts.pacedWarmup,
-        firstWarmup: settleSeconds(opts.scrapeInterval),
+        ...pacedWarmup,
         connections: opts.pacedConnections,
         idleSeconds: opts.idleSeconds,
       });
@@ -313,7 +314,7 @@ if (paced) {
     '',
     `The three servers at once, each at the same fixed rate (together ~${opts.pacedLoad} of one CPU, from the ` +
       `closed-loop CPU per request above), ${opts.pacedConnections} connections each; ${opts.rounds} rounds, each on ` +
-      `three freshly started servers: ${opts.pacedWarmup} s warm-up (${Math.max(opts.pacedWarmup, settleSeconds(opts.scrapeInterval))} s before the first page: ours' first scrapes disturb its JIT once) then ${opts.duration} s per page. Same machine ` +
+      `three freshly started servers: ${opts.pacedWarmup} s warm-up (${firstWarmupSeconds(pacedWarmup)} s before the first page: ours' first scrapes disturb its JIT once) then ${opts.duration} s per page. Same machine ` +
       'second by second, same load: steadier CPU ratios than the closed-loop ones. Below saturation, they include what ' +
       'a server spends per second whatever its traffic (timers, samplers), spread over its requests.',
     '',

@@ -76,6 +76,11 @@ function pin(pid: number, cpus: string): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Seconds of paced load before the first target's first round: `warmup`, or `firstWarmup` when longer. */
+export function firstWarmupSeconds(o: Pick<PacedOptions, 'warmup' | 'firstWarmup'>): number {
+  return Math.max(o.warmup, o.firstWarmup ?? 0);
+}
+
 export async function pacedSideBySide(o: PacedOptions): Promise<PacedResult> {
   const log = o.log ?? ((line: string) => console.error(line));
   const cpus = availableParallelism();
@@ -109,7 +114,7 @@ export async function pacedSideBySide(o: PacedOptions): Promise<PacedResult> {
           ),
         );
       log(`paced ${target.name}: ${target.rate} req/s to each of ${servers.length} servers at once`);
-      await together(target === o.targets[0] ? Math.max(o.warmup, o.firstWarmup ?? 0) : o.warmup);
+      await together(target === o.targets[0] ? firstWarmupSeconds(o) : o.warmup);
       for (let round = 1; round <= o.rounds; round++) {
         await sleep(500);
         const before = servers.map((s) => cpuSeconds(s.pid));
