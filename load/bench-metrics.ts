@@ -23,7 +23,7 @@ const opts = readOptions(
     policy: 'off',
     build: true,
     paced: true,
-    pacedLoad: 0.3,
+    pacedLoad: 0.2,
     pacedConnections: 16,
     pacedWarmup: 10,
     pacedSets: 3,
@@ -35,8 +35,8 @@ const opts = readOptions(
     paced:
       'then the same pages paced side by side: the three origins at once on one CPU, the same rate each (--no-paced to skip)',
     pacedLoad:
-      'share of that CPU the origins use together when paced, by their closed-loop CPU per request (paced costs up to 2x that)',
-    pacedConnections: 'autocannon connections per origin when paced',
+      'share of that CPU the origins use together when paced, by their closed-loop CPU per request (evenly paced, a request costs 2-3x that)',
+    pacedConnections: 'kept-alive connections per origin when paced (lib/pacer.ts)',
     pacedWarmup: 'seconds of paced load per page before its rounds',
     pacedSets: "sets of processes paced: the closed loop's, then fresh ones (one set keeps its ~8 % bias)",
   },

@@ -51,7 +51,7 @@ const opts = readOptions(
     cachedOnly: false,
     cachedPath: '',
     paced: true,
-    pacedLoad: 0.3,
+    pacedLoad: 0.2,
     pacedConnections: 16,
     pacedWarmup: 20,
     idleSeconds: 10,
@@ -82,8 +82,8 @@ const opts = readOptions(
     paced:
       'then run the pages paced side by side: all servers at once on one CPU, the same rate each (--no-paced to skip)',
     pacedLoad:
-      'share of that CPU the servers use together when paced, by their closed-loop CPU per request (paced, a small page costs up to 2x that: 0.3 is ~0.6)',
-    pacedConnections: 'autocannon connections per server when paced',
+      'share of that CPU the servers use together when paced, by their closed-loop CPU per request (evenly paced, a request costs 2-3x that: 0.2 is ~0.5)',
+    pacedConnections: 'kept-alive connections per server when paced (lib/pacer.ts)',
     pacedWarmup: 'seconds of paced load per page on each fresh set of servers before it is measured',
     idleSeconds: 'seconds of the idle-CPU measurement before the paced runs (0: none)',
   },
@@ -312,7 +312,7 @@ if (paced) {
     '',
     `### Paced side by side (${paced.placement})`,
     '',
-    `The three servers at once, each at the same fixed rate (together ~${opts.pacedLoad} of one CPU, from the ` +
+    `The three servers at once, each at the same fixed rate, one request every 1/rate s (lib/pacer.ts; together ~${opts.pacedLoad} of one CPU by the ` +
       `closed-loop CPU per request above), ${opts.pacedConnections} connections each; ${opts.rounds} rounds, each on ` +
       `three freshly started servers: ${opts.pacedWarmup} s warm-up (${firstWarmupSeconds(pacedWarmup)} s before the first page: ours' first scrapes disturb its JIT once) then ${opts.duration} s per page. Same machine ` +
       'second by second, same load: steadier CPU ratios than the closed-loop ones. Below saturation, they include what ' +

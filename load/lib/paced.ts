@@ -7,7 +7,8 @@
 // request is steady (±10 %). Also: CPU per second while idle (timers, samplers), the same way.
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { type LoadResult, loadProblems, runLoad } from './cannon.ts';
+import { type LoadResult, loadProblems } from './cannon.ts';
+import { runPacedLoad } from './pacer.ts';
 import { cpuSeconds } from './procfs.ts';
 import { int } from './stats.ts';
 
@@ -106,11 +107,18 @@ export async function pacedSideBySide(o: PacedOptions): Promise<PacedResult> {
     }
     for (const target of o.targets) {
       const servers = o.servers.filter((s) => !target.skip?.includes(s.name));
-      const requests = target.paths.map((path) => ({ method: 'GET' as const, path }));
+      // Evenly paced (lib/pacer.ts), not autocannon's rate limit: that sends each second's
+      // requests in one burst at the top of the second, to every server at once.
       const together = (seconds: number) =>
         Promise.all(
           servers.map((s) =>
-            runLoad({ url: s.url, connections: o.connections, duration: seconds, rate: target.rate, requests }),
+            runPacedLoad({
+              url: s.url,
+              connections: o.connections,
+              duration: seconds,
+              rate: target.rate,
+              paths: target.paths,
+            }),
           ),
         );
       log(`paced ${target.name}: ${target.rate} req/s to each of ${servers.length} servers at once`);
