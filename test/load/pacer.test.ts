@@ -2,24 +2,29 @@
 // requests arrive evenly over the second, not in one burst at its start (autocannon's rate
 // limit), and every answer is counted.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { runPacedLoad } from '../../load/lib/pacer.ts';
 
+/** A node:http server on a free loopback port, and its base URL. */
+async function listen(handler: RequestListener): Promise<{ server: Server; url: string }> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
 test('200 req/s over 16 connections: evenly spread, each answered and counted', async () => {
   const arrivals: number[] = [];
   const paths: string[] = [];
-  const server = createServer((req, res) => {
+  const { server, url } = await listen((req, res) => {
     arrivals.push(performance.now());
     paths.push(req.url ?? '');
     res.end('ok');
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
   try {
     const result = await runPacedLoad({
-      url: `http://127.0.0.1:${port}`,
+      url,
       rate: 200,
       duration: 1.5,
       connections: 16,
@@ -49,12 +54,10 @@ test('200 req/s over 16 connections: evenly spread, each answered and counted', 
 });
 
 test('a server that does not answer: the run ends after its timeout, the requests counted as timeouts', async () => {
-  const server = createServer(() => {});
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const { server, url } = await listen(() => {});
   try {
     const result = await runPacedLoad({
-      url: `http://127.0.0.1:${port}`,
+      url,
       rate: 20,
       duration: 0.5,
       connections: 4,
