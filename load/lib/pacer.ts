@@ -24,8 +24,8 @@ export interface PacedLoadOptions {
 
 export function runPacedLoad(o: PacedLoadOptions): Promise<LoadResult> {
   const target = new URL(o.url);
-  // fifo: every connection in turn. With the default (lifo) a light pace uses one or two and the
-  // rest sit idle until the server's keep-alive timeout closes them, sometimes under a request.
+  // fifo: the open connections in turn. With the default (lifo), those a moment of backlog opened
+  // sit idle until the server's keep-alive timeout closes them, sometimes under a new request.
   const agent = new Agent({ keepAlive: true, maxSockets: o.connections, scheduling: 'fifo' });
   const latencies: number[] = [];
   const statusCodes: Record<string, number> = {};
@@ -73,24 +73,28 @@ export function runPacedLoad(o: PacedLoadOptions): Promise<LoadResult> {
       const path = o.paths[sent % o.paths.length]!;
       sent++;
       const t0 = performance.now();
+      // Once per request: an aborted response can report its error on both the request and the response.
+      let over = false;
+      const failed = () => {
+        if (over) return;
+        over = true;
+        errors++;
+        done();
+      };
       const req = request({ agent, host: target.hostname, port: target.port, path, method: 'GET' }, (res) => {
         res.on('end', () => {
+          if (over) return;
+          over = true;
           lastAnswer = performance.now();
           latencies.push(lastAnswer - t0);
           const code = String(res.statusCode);
           statusCodes[code] = (statusCodes[code] ?? 0) + 1;
           done();
         });
-        res.on('error', () => {
-          errors++;
-          done();
-        });
+        res.on('error', failed);
         res.resume();
       });
-      req.on('error', () => {
-        errors++;
-        done();
-      });
+      req.on('error', failed);
       req.end();
     };
     const tick = () => {
