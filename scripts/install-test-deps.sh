@@ -4,11 +4,12 @@
 # and HAProxy (the multi-instance topology: shared sessions, a load balancer for rolling restarts), kubectl
 # (`kubectl kustomize` renders deploy/kubernetes/; any kubectl already on PATH is kept: Debian
 # bookworm's kubernetes-client is 1.20, whose kustomize v2 is too old for the manifests, and
-# test/deploy/ says so when that is the one it finds).
+# test/deploy/ says so when that is the one it finds), and valgrind (callgrind counts the instructions
+# a server runs per request: `npm run bench:instructions` and its library's test).
 # Idempotent and quiet: installs only what is missing. Needs root (or sudo) the first time.
 set -euo pipefail
 declare -A wanted=([chromium]=/usr/bin/chromium [prometheus]=/usr/bin/promtool [time]=/usr/bin/time
-  [redis-server]=/usr/bin/redis-server [haproxy]=/usr/sbin/haproxy)
+  [redis-server]=/usr/bin/redis-server [haproxy]=/usr/sbin/haproxy [valgrind]=/usr/bin/callgrind_control)
 missing=()
 for pkg in "${!wanted[@]}"; do
   [ -x "${wanted[$pkg]}" ] || missing+=("$pkg")

@@ -57,13 +57,16 @@ export interface SpawnOptions {
   ready?: (status: number) => boolean;
   metricsUrl?: string;
   timeoutMs?: number;
+  /** A command that runs node, e.g. valgrind and its options (lib/callgrind.ts); none by default. */
+  wrapper?: readonly string[];
 }
 
-/** Spawns `node [nodeArgs] script [args]` and resolves once readyPath answers. */
+/** Spawns `[wrapper] node [nodeArgs] script [args]` and resolves once readyPath answers. */
 export async function spawnServer(o: SpawnOptions): Promise<Server> {
   const logFile = path.join(reportsDir('logs'), `${o.name.replace(/[^\w.-]+/g, '_')}-${o.port}.log`);
   const fd = openSync(logFile, 'w');
-  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), o.script, ...(o.args ?? [])], {
+  const [command, ...wrapperArgs] = [...(o.wrapper ?? []), process.execPath];
+  const child = spawn(command!, [...wrapperArgs, ...(o.nodeArgs ?? []), o.script, ...(o.args ?? [])], {
     cwd: ROOT,
     env: { ...inheritedEnv(), ...o.env },
     stdio: ['ignore', fd, fd],
@@ -163,6 +166,8 @@ export interface OriginOptions {
   /** Listen here instead of a free port (a restarted instance keeps its load balancer slot). */
   port?: number;
   metricsPort?: number;
+  /** A command that runs node (SpawnOptions.wrapper). */
+  wrapper?: readonly string[];
 }
 
 /**
@@ -198,6 +203,7 @@ export async function spawnOrigin({
   shedding = false,
   cache = false,
   timeoutMs,
+  wrapper,
   ...ports
 }: OriginOptions = {}): Promise<Server> {
   const port = ports.port ?? (await freePort());
@@ -224,6 +230,7 @@ export async function spawnOrigin({
     readyPath: '/readyz',
     metricsUrl: metricsOn ? `http://${HOST}:${metricsPort}/metrics` : undefined,
     timeoutMs,
+    wrapper,
   });
 }
 
@@ -248,12 +255,16 @@ export async function spawnBare({
   asyncContextFrame = true,
   env = {},
   nodeArgs = [],
+  wrapper,
+  timeoutMs,
 }: OriginOptions = {}): Promise<Server> {
   return spawnPeer({
     name,
     script: path.join('load', 'bare-server.ts'),
     args: [buildDir],
     nodeArgs: [...(asyncContextFrame ? ['--experimental-async-context-frame'] : []), ...nodeArgs],
+    wrapper,
+    timeoutMs,
     // The demo enables Astro's cache with our provider, which runs inside app.render() too:
     // off, as for our origin, or bare would be timing cache hits.
     env: { ...NO_ORIGIN_CACHE, ...env },

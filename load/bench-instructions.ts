@@ -1,0 +1,177 @@
+// npm run bench:instructions — instructions per request, ours against the bare yardstick
+// (load/bare-server.ts), both under valgrind's callgrind (lib/callgrind.ts): the work each server
+// does per request, counted, where `npm run bench` times it. The same pages as `npm run bench`;
+// both servers stay alive the whole run; per page, a warm-up, then windows of a fixed request
+// count taking turns (A B, B A, …), medians of the windows and of the per-window ratios.
+// Ours runs in its default configuration (logs at info, metrics on, POOL_POLICY=off) but is not
+// scraped: under valgrind a second lasts ~50 requests' worth of a native second's, so a per-second
+// cost would be charged ~50 times over (the idle count below says what that is; a scrape's cost
+// is in `npm run bench:metrics`).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { buildDirFor } from './lib/build.ts';
+import {
+  CallgrindCounter,
+  type CountedWindow,
+  INSTRUCTION_COLUMNS,
+  instructionRows,
+  valgrindVersion,
+} from './lib/callgrind.ts';
+import { getRequests, loadProblems, runLoad } from './lib/cannon.ts';
+import { readOptions } from './lib/options.ts';
+import { machineNote, writeReport } from './lib/report-file.ts';
+import { benchTargets } from './lib/site.ts';
+import { type Server, spawnBare, spawnOrigin } from './lib/spawn-origin.ts';
+import { int, markdownTable } from './lib/stats.ts';
+
+const opts = readOptions(
+  'npm run bench:instructions',
+  {
+    windows: 6,
+    connections: 10,
+    tinyRequests: 2000,
+    asyncRequests: 1000,
+    mdxRequests: 40,
+    warmupWindows: 15,
+    pages: 'tiny,async-20,mdx',
+    mdxPath: '',
+    logLevel: 'info',
+    oursEnv: '',
+    idleSeconds: 10,
+    singleThreaded: false,
+    build: true,
+  },
+  {
+    windows: 'measured windows per server and page (they alternate between the servers)',
+    connections: 'autocannon connections',
+    tinyRequests: 'requests per window on the tiny page',
+    asyncRequests: 'requests per window on the 20-component page',
+    mdxRequests: 'requests per window on the largest MDX page',
+    warmupWindows: "warm-up per page, in windows' worth of requests (the JIT's warm-up is counted too)",
+    pages: 'which pages: tiny, async-20, mdx',
+    mdxPath: 'the MDX page (default: the largest MDX page of the site)',
+    logLevel: 'our LOG_LEVEL (info: one line per request, the default configuration)',
+    oursEnv: 'more environment for ours, as JSON (e.g. {"METRICS_ENABLED":"false"}): what one setting costs',
+    idleSeconds: 'seconds of counting each idle server at the end (what a second costs with no traffic)',
+    singleThreaded: "run both servers with V8's --single-threaded (GC and compilation on the main thread)",
+    build: 'build dist-load/ when missing or stale (--no-build to skip)',
+  },
+);
+// Off by default: tried, the windows varied more (0.39-1.93x between the servers' windows), as
+// a major GC's whole marking then lands in one window.
+const nodeArgs = opts.singleThreaded ? ['--single-threaded'] : [];
+
+const version = valgrindVersion();
+if (!version) {
+  console.error('valgrind is not installed: apt-get install -y valgrind (Debian), then run this again.');
+  process.exit(1);
+}
+const ourBuild = await buildDirFor('origin', opts.build);
+const OURS = 'astro-fastify-origin';
+const BARE = 'bare';
+const dir = mkdtempSync(path.join(tmpdir(), 'bench-instructions-'));
+// Under callgrind a server starts in ~20–60 s instead of 1.
+const timeoutMs = 300_000;
+const counters: Record<string, CallgrindCounter> = {
+  [OURS]: new CallgrindCounter(dir, 'ours'),
+  [BARE]: new CallgrindCounter(dir, 'bare'),
+};
+console.error(`${version}: starting both servers under callgrind (dumps in ${dir})…`);
+const [ours, bare] = await Promise.all([
+  spawnOrigin({
+    name: `${OURS}-callgrind`,
+    buildDir: ourBuild,
+    env: {
+      POOL_POLICY: 'off',
+      WORKERS: '1',
+      LOG_LEVEL: opts.logLevel,
+      METRICS_ENABLED: 'true',
+      ...(opts.oursEnv ? (JSON.parse(opts.oursEnv) as Record<string, string>) : {}),
+    },
+    wrapper: counters[OURS]!.wrapper,
+    nodeArgs,
+    timeoutMs,
+  }),
+  spawnBare({ name: `${BARE}-callgrind`, buildDir: ourBuild, wrapper: counters[BARE]!.wrapper, nodeArgs, timeoutMs }),
+]);
+const servers: Record<string, Server> = { [OURS]: ours, [BARE]: bare };
+for (const [name, server] of Object.entries(servers)) counters[name]!.attach(server.child.pid!);
+
+const perWindow: Record<string, number> = {
+  tiny: opts.tinyRequests,
+  'async-20': opts.asyncRequests,
+  mdx: opts.mdxRequests,
+};
+const wanted = new Set(opts.pages.split(',').map((p) => p.trim()));
+// Without the MDX page, no need to find the largest one (every MDX page rendered once, slowly).
+const mdxPath = opts.mdxPath || (wanted.has('mdx') ? '' : '/');
+const targets = (await benchTargets(ours.url, ourBuild, { mdxPath })).filter((t) => wanted.has(t.name));
+
+const windows: CountedWindow[] = [];
+const problems: string[] = [];
+const idle: Record<string, number> = {};
+try {
+  for (const target of targets) {
+    const amount = perWindow[target.name]!;
+    const requests = getRequests(target.paths);
+    console.error(`${target.name} ${target.paths[0]}: warm-up, ${opts.warmupWindows * amount} requests each`);
+    await Promise.all(
+      Object.values(servers).map((s) =>
+        runLoad({ url: s.url, connections: opts.connections, amount: opts.warmupWindows * amount, requests }),
+      ),
+    );
+    for (let w = 1; w <= opts.windows; w++) {
+      for (const name of w % 2 ? [OURS, BARE] : [BARE, OURS]) {
+        const counter = counters[name]!;
+        await counter.zero();
+        const load = await runLoad({ url: servers[name]!.url, connections: opts.connections, amount, requests });
+        const counted = await counter.dump();
+        for (const p of loadProblems(load)) problems.push(`${target.name} ${name} window ${w}: ${p}`);
+        windows.push({ page: target.name, server: name, window: w, requests: load.responses, counted });
+        console.error(
+          `${target.name.padEnd(9)} window ${w}/${opts.windows} ${name.padEnd(21)} ` +
+            `${int(counted.total / load.responses).padStart(9)} instructions/request ` +
+            `(main thread ${int(counted.main / load.responses)})`,
+        );
+      }
+    }
+  }
+  // What a second of each idle server costs, to weigh against the per-request figures.
+  if (opts.idleSeconds > 0) {
+    await Promise.all(Object.values(counters).map((c) => c.zero()));
+    await new Promise((r) => setTimeout(r, opts.idleSeconds * 1000));
+    for (const [name, counter] of Object.entries(counters))
+      idle[name] = (await counter.dump()).total / opts.idleSeconds;
+  }
+} finally {
+  await Promise.all(Object.values(servers).map((s) => s.stop(30_000)));
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const rows = instructionRows(
+  windows,
+  targets.map((t) => ({ name: t.name, label: `${t.name} \`${t.paths[0]}\`` })),
+  OURS,
+  BARE,
+);
+const markdown = [
+  `# Instructions per request: ours vs bare (${new Date().toISOString()})`,
+  '',
+  `${version}, callgrind; ${opts.windows} windows per server and page, alternating, ${opts.connections} connections; ` +
+    `ours at LOG_LEVEL=${opts.logLevel} with metrics on (not scraped), POOL_POLICY=off${opts.oursEnv ? `, and ${opts.oursEnv}` : ''}; ` +
+    `both with AsyncContextFrame${opts.singleThreaded ? ' and --single-threaded' : ''}. ` +
+    'The main thread (the event loop) per window: medians (min–max), ratios of per-window pairs. A major GC or a ' +
+    'compilation lands in one window, so the last two columns take every window together (sum of instructions ÷ ' +
+    "sum of requests), the main thread and all threads (V8's GC and compiler threads too).",
+  '',
+  markdownTable(INSTRUCTION_COLUMNS, rows),
+  '',
+  Object.keys(idle).length ? `Idle, per second: ours ${int(idle[OURS]!)} instructions, bare ${int(idle[BARE]!)}.` : '',
+  problems.length ? `\nProblems:\n${problems.map((p) => `- ${p}`).join('\n')}` : '',
+  '',
+  machineNote(),
+].join('\n');
+console.log(`\n${markdown}\n`);
+writeReport('bench-instructions', markdown, { opts, version, windows, idle, problems });
+process.exit(problems.length ? 1 : 0);
