@@ -38,6 +38,7 @@ const opts = readOptions(
     mdxPath: '',
     logLevel: 'info',
     oursEnv: '',
+    goals: false,
     idleSeconds: 10,
     singleThreaded: false,
     build: true,
@@ -52,6 +53,7 @@ const opts = readOptions(
     pages: 'which pages: tiny, async-20, mdx',
     mdxPath: 'the MDX page (default: the largest MDX page of the site)',
     logLevel: 'our LOG_LEVEL (info: one line per request, the default configuration)',
+    goals: "count the goals' rungs instead: bare, ours with logs at warn and metrics off, + the log line, + metrics",
     oursEnv: 'more environment for ours, as JSON (e.g. {"METRICS_ENABLED":"false"}): what one setting costs',
     idleSeconds: 'seconds of counting each idle server at the end (what a second costs with no traffic)',
     singleThreaded: "run both servers with V8's --single-threaded (GC and compilation on the main thread)",
@@ -68,35 +70,54 @@ if (!version) {
   process.exit(1);
 }
 const ourBuild = await buildDirFor('origin', opts.build);
-const OURS = 'astro-fastify-origin';
-const BARE = 'bare';
 const dir = mkdtempSync(path.join(tmpdir(), 'bench-instructions-'));
 // Under callgrind a server starts in ~20–60 s instead of 1.
 const timeoutMs = 300_000;
-const counters: Record<string, CallgrindCounter> = {
-  [OURS]: new CallgrindCounter(dir, 'ours'),
-  [BARE]: new CallgrindCounter(dir, 'bare'),
+const oursEnv = (env: Record<string, string>) => ({
+  POOL_POLICY: 'off',
+  WORKERS: '1',
+  LOG_LEVEL: opts.logLevel,
+  METRICS_ENABLED: 'true',
+  ...env,
+  ...(opts.oursEnv ? (JSON.parse(opts.oursEnv) as Record<string, string>) : {}),
+});
+interface Contender {
+  name: string;
+  what: string;
+  start(wrapper: string[]): Promise<Server>;
+}
+const bareContender: Contender = {
+  name: 'bare',
+  what: 'load/bare-server.ts: node:http around app.render()',
+  start: (wrapper) => spawnBare({ name: 'bare-callgrind', buildDir: ourBuild, wrapper, nodeArgs, timeoutMs }),
 };
-console.error(`${version}: starting both servers under callgrind (dumps in ${dir})…`);
-const [ours, bare] = await Promise.all([
-  spawnOrigin({
-    name: `${OURS}-callgrind`,
-    buildDir: ourBuild,
-    env: {
-      POOL_POLICY: 'off',
-      WORKERS: '1',
-      LOG_LEVEL: opts.logLevel,
-      METRICS_ENABLED: 'true',
-      ...(opts.oursEnv ? (JSON.parse(opts.oursEnv) as Record<string, string>) : {}),
-    },
-    wrapper: counters[OURS]!.wrapper,
-    nodeArgs,
-    timeoutMs,
+const ours = (name: string, what: string, env: Record<string, string>): Contender => ({
+  name,
+  what,
+  start: (wrapper) =>
+    spawnOrigin({ name: `${name}-callgrind`, buildDir: ourBuild, env: oursEnv(env), wrapper, nodeArgs, timeoutMs }),
+});
+// Bare first: every ratio is to it. --goals: the rungs the issue's goals compare, each adding one
+// thing to the one before.
+const contenders: Contender[] = opts.goals
+  ? [
+      bareContender,
+      ours('production', 'ours, logs at warn, metrics off', { LOG_LEVEL: 'warn', METRICS_ENABLED: 'false' }),
+      ours('+ log line', 'the same with one log line per request (info)', { METRICS_ENABLED: 'false' }),
+      ours('+ metrics', 'ours in its default configuration: + metrics (not scraped)', {}),
+    ]
+  : [bareContender, ours('astro-fastify-origin', 'ours in its default configuration (metrics not scraped)', {})];
+const counters = new Map(contenders.map((c) => [c.name, new CallgrindCounter(dir, c.name)]));
+console.error(`${version}: starting ${contenders.length} servers under callgrind (dumps in ${dir})…`);
+const servers = new Map<string, Server>();
+await Promise.all(
+  contenders.map(async (c) => {
+    const counter = counters.get(c.name)!;
+    const server = await c.start(counter.wrapper);
+    counter.attach(server.child.pid!);
+    servers.set(c.name, server);
   }),
-  spawnBare({ name: `${BARE}-callgrind`, buildDir: ourBuild, wrapper: counters[BARE]!.wrapper, nodeArgs, timeoutMs }),
-]);
-const servers: Record<string, Server> = { [OURS]: ours, [BARE]: bare };
-for (const [name, server] of Object.entries(servers)) counters[name]!.attach(server.child.pid!);
+);
 
 const perWindow: Record<string, number> = {
   tiny: opts.tinyRequests,
@@ -106,7 +127,7 @@ const perWindow: Record<string, number> = {
 const wanted = new Set(opts.pages.split(',').map((p) => p.trim()));
 // Without the MDX page, no need to find the largest one (every MDX page rendered once, slowly).
 const mdxPath = opts.mdxPath || (wanted.has('mdx') ? '' : '/');
-const targets = (await benchTargets(ours.url, ourBuild, { mdxPath })).filter((t) => wanted.has(t.name));
+const targets = (await benchTargets(servers.get('bare')!.url, ourBuild, { mdxPath })).filter((t) => wanted.has(t.name));
 
 const windows: CountedWindow[] = [];
 const problems: string[] = [];
@@ -117,15 +138,17 @@ try {
     const requests = getRequests(target.paths);
     console.error(`${target.name} ${target.paths[0]}: warm-up, ${opts.warmupWindows * amount} requests each`);
     await Promise.all(
-      Object.values(servers).map((s) =>
+      [...servers.values()].map((s) =>
         runLoad({ url: s.url, connections: opts.connections, amount: opts.warmupWindows * amount, requests }),
       ),
     );
     for (let w = 1; w <= opts.windows; w++) {
-      for (const name of w % 2 ? [OURS, BARE] : [BARE, OURS]) {
-        const counter = counters[name]!;
+      // A rotated order each window, as lib/ab.ts: none is always first or last.
+      const shift = (w - 1) % contenders.length;
+      for (const { name } of [...contenders.slice(shift), ...contenders.slice(0, shift)]) {
+        const counter = counters.get(name)!;
         await counter.zero();
-        const load = await runLoad({ url: servers[name]!.url, connections: opts.connections, amount, requests });
+        const load = await runLoad({ url: servers.get(name)!.url, connections: opts.connections, amount, requests });
         const counted = await counter.dump();
         for (const p of loadProblems(load)) problems.push(`${target.name} ${name} window ${w}: ${p}`);
         windows.push({ page: target.name, server: name, window: w, requests: load.responses, counted });
@@ -139,27 +162,25 @@ try {
   }
   // What a second of each idle server costs, to weigh against the per-request figures.
   if (opts.idleSeconds > 0) {
-    await Promise.all(Object.values(counters).map((c) => c.zero()));
+    await Promise.all([...counters.values()].map((c) => c.zero()));
     await new Promise((r) => setTimeout(r, opts.idleSeconds * 1000));
-    for (const [name, counter] of Object.entries(counters))
-      idle[name] = (await counter.dump()).total / opts.idleSeconds;
+    for (const [name, counter] of counters) idle[name] = (await counter.dump()).total / opts.idleSeconds;
   }
 } finally {
-  await Promise.all(Object.values(servers).map((s) => s.stop(30_000)));
+  await Promise.all([...servers.values()].map((s) => s.stop(30_000)));
   rmSync(dir, { recursive: true, force: true });
 }
 
 const rows = instructionRows(
   windows,
   targets.map((t) => ({ name: t.name, label: `${t.name} \`${t.paths[0]}\`` })),
-  OURS,
-  BARE,
+  contenders.map((c) => c.name),
 );
 const markdown = [
-  `# Instructions per request: ours vs bare (${new Date().toISOString()})`,
+  `# Instructions per request${opts.goals ? ', rung by rung' : ': ours vs bare'} (${new Date().toISOString()})`,
   '',
   `${version}, callgrind; ${opts.windows} windows per server and page, alternating, ${opts.connections} connections; ` +
-    `ours at LOG_LEVEL=${opts.logLevel} with metrics on (not scraped), POOL_POLICY=off${opts.oursEnv ? `, and ${opts.oursEnv}` : ''}; ` +
+    `${contenders.map((c) => `**${c.name}**: ${c.what}`).join('; ')}; POOL_POLICY=off${opts.oursEnv ? `, and ${opts.oursEnv}` : ''}; ` +
     `both with AsyncContextFrame${opts.singleThreaded ? ' and --single-threaded' : ''}. ` +
     'The main thread (the event loop) per window: medians (min–max), ratios of per-window pairs. A major GC or a ' +
     'compilation lands in one window, so the last two columns take every window together (sum of instructions ÷ ' +
@@ -167,7 +188,11 @@ const markdown = [
   '',
   markdownTable(INSTRUCTION_COLUMNS, rows),
   '',
-  Object.keys(idle).length ? `Idle, per second: ours ${int(idle[OURS]!)} instructions, bare ${int(idle[BARE]!)}.` : '',
+  Object.keys(idle).length
+    ? `Idle, instructions per second: ${Object.entries(idle)
+        .map(([name, count]) => `${name} ${int(count)}`)
+        .join(', ')}.`
+    : '',
   problems.length ? `\nProblems:\n${problems.map((p) => `- ${p}`).join('\n')}` : '',
   '',
   machineNote(),

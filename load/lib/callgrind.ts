@@ -124,39 +124,46 @@ export interface CountedWindow {
 
 export const INSTRUCTION_COLUMNS = [
   'page',
-  'ours, main thread',
-  'bare, main thread',
-  'ours ÷ bare, main thread',
-  'all windows: main thread',
-  'all windows: all threads',
+  'server',
+  'main thread',
+  '÷ bare, per window',
+  'all windows: main thread ÷ bare',
+  '÷ the one before',
+  'all threads ÷ bare',
 ];
 
 /**
- * One row a page: instructions per request of `a` and `b` on the main thread (medians with
- * min–max over the windows), their per-window ratio, and the ratios over all windows together.
+ * One row a page and server: instructions per request on the main thread (median with min–max
+ * over the windows) and its per-window ratio to the first server's; then, over all windows
+ * together (sum of instructions ÷ sum of requests), the main thread's ratio to the first server
+ * and to the server before, and every thread's ratio to the first.
  */
 export function instructionRows(
   windows: readonly CountedWindow[],
   pages: ReadonlyArray<{ name: string; label: string }>,
-  a: string,
-  b: string,
+  servers: readonly string[],
 ): string[][] {
   const of = (page: string, server: string) =>
     windows.filter((w) => w.page === page && w.server === server).sort((x, y) => x.window - y.window);
   const main = (w: CountedWindow) => w.counted.main / w.requests;
   const together = (ws: readonly CountedWindow[], key: keyof Counted) =>
     sum(ws.map((w) => w.counted[key])) / sum(ws.map((w) => w.requests));
-  return pages.map(({ name, label }) => {
-    const wa = of(name, a);
-    const wb = of(name, b);
-    const pairs = wa.flatMap((w, i) => (wb[i] ? [main(w) / main(wb[i])] : []));
-    return [
-      label,
-      withRange(spread(wa.map(main)), int),
-      withRange(spread(wb.map(main)), int),
-      withRange(spread(pairs), times),
-      times(together(wa, 'main') / together(wb, 'main')),
-      times(together(wa, 'total') / together(wb, 'total')),
-    ];
+  return pages.flatMap(({ name, label }) => {
+    const base = of(name, servers[0]!);
+    return servers.map((server, i) => {
+      const ws = of(name, server);
+      if (i === 0) return [label, server, withRange(spread(ws.map(main)), int), '—', '—', '—', '—'];
+      const before = of(name, servers[i - 1]!);
+      const pairs = ws.flatMap((w, k) => (base[k] ? [main(w) / main(base[k])] : []));
+      return [
+        label,
+        server,
+        withRange(spread(ws.map(main)), int),
+        withRange(spread(pairs), times),
+        times(together(ws, 'main') / together(base, 'main')),
+        times(together(ws, 'main') / together(before, 'main')),
+        times(together(ws, 'total') / together(base, 'total')),
+      ];
+    });
   });
 }
