@@ -1,12 +1,14 @@
 // npm run bench:instructions — instructions per request, ours against the bare yardstick
 // (load/bare-server.ts), both under valgrind's callgrind (lib/callgrind.ts): the work each server
 // does per request, counted, where `npm run bench` times it. The same pages as `npm run bench`;
-// both servers stay alive the whole run; per page, a warm-up, then windows of a fixed request
-// count taking turns (A B, B A, …), medians of the windows and of the per-window ratios.
+// the servers stay alive the whole run; per page, a warm-up, then windows of a fixed request
+// count taking turns in a rotated order; medians of the windows, per-window ratios, and ratios
+// over all windows together. `--goals`: bare and three rungs of ours (logs at warn and metrics
+// off, + the log line, + metrics), for the goals on each.
 // Ours runs in its default configuration (logs at info, metrics on, POOL_POLICY=off) but is not
-// scraped: under valgrind a second lasts ~50 requests' worth of a native second's, so a per-second
-// cost would be charged ~50 times over (the idle count below says what that is; a scrape's cost
-// is in `npm run bench:metrics`).
+// scraped: under valgrind a server runs ~50x slower, so each second's timers and scrapes would be
+// spread over ~50x fewer requests (the report's idle count says what a second costs; a scrape's
+// cost is in `npm run bench:metrics`).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
