@@ -183,10 +183,11 @@ const markdown = [
   '',
   `${version}, callgrind; ${opts.windows} windows per server and page, alternating, ${opts.connections} connections; ` +
     `${contenders.map((c) => `**${c.name}**: ${c.what}`).join('; ')}; POOL_POLICY=off${opts.oursEnv ? `, and ${opts.oursEnv}` : ''}; ` +
-    `both with AsyncContextFrame${opts.singleThreaded ? ' and --single-threaded' : ''}. ` +
+    `every server with AsyncContextFrame${opts.singleThreaded ? ' and --single-threaded' : ''}. ` +
     'The main thread (the event loop) per window: medians (min–max), ratios of per-window pairs. A major GC or a ' +
-    'compilation lands in one window, so the last two columns take every window together (sum of instructions ÷ ' +
-    "sum of requests), the main thread and all threads (V8's GC and compiler threads too).",
+    'compilation lands in one window, so the last three columns take every window together (sum of instructions ÷ ' +
+    "sum of requests): the main thread's ratio to bare and to the server before, and all threads' (V8's GC and " +
+    'compiler threads too) to bare.',
   '',
   markdownTable(INSTRUCTION_COLUMNS, rows),
   '',

@@ -99,10 +99,14 @@ export class CallgrindCounter {
     if (!this.#pid) throw new Error('CallgrindCounter: attach(pid) first');
     // callgrind_control reaches the process through vgdb's FIFOs, named after $USER and $HOST as
     // the process saw them: the servers' environment sets HOST=127.0.0.1.
-    const { stdout } = await run('callgrind_control', [flag, String(this.#pid)], {
+    const { stdout, stderr } = await run('callgrind_control', [flag, String(this.#pid)], {
       env: { ...process.env, HOST: '127.0.0.1' },
     });
-    if (!/OK/.test(stdout)) throw new Error(`callgrind_control ${flag} ${this.#pid}: ${stdout.trim()}`);
+    // It prints "OK" even when vgdb could not reach the process; vgdb's own complaint is on stderr.
+    if (!/OK/.test(stdout) || /error|cannot|failed/i.test(stderr))
+      throw new Error(
+        `callgrind_control ${flag} ${this.#pid} did not reach the process (is HOST=127.0.0.1 in its environment?): ${stderr.trim() || stdout.trim()}`,
+      );
   }
 }
 
