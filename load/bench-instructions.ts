@@ -3,8 +3,10 @@
 // does per request, counted, where `npm run bench` times it. The same pages as `npm run bench`;
 // the servers stay alive the whole run; per page, a warm-up, then windows of a fixed request
 // count taking turns in a rotated order; medians of the windows, per-window ratios, and ratios
-// over all windows together. `--goals`: bare and three rungs of ours (logs at warn and metrics
-// off, + the log line, + metrics), for the goals on each.
+// over all windows together; then where the instructions went, by kind of code (JIT code,
+// builtins, GC, compiler...). `--node`: @astrojs/node too, between bare and ours. `--goals`: bare
+// and three rungs of ours (logs at warn and metrics off, + the log line, + metrics), for the
+// goals on each.
 // Ours runs in its default configuration (logs at info, metrics on, POOL_POLICY=off) but is not
 // scraped: under valgrind a server runs ~50x slower, so each second's timers and scrapes would be
 // spread over ~50x fewer requests (the report's idle count says what a second costs; a scrape's
@@ -18,13 +20,15 @@ import {
   type CountedWindow,
   INSTRUCTION_COLUMNS,
   instructionRows,
+  KIND_COLUMNS,
+  kindRows,
   valgrindVersion,
 } from './lib/callgrind.ts';
 import { getRequests, loadProblems, runLoad } from './lib/cannon.ts';
 import { readOptions } from './lib/options.ts';
 import { machineNote, writeReport } from './lib/report-file.ts';
 import { benchTargets } from './lib/site.ts';
-import { type Server, spawnBare, spawnOrigin } from './lib/spawn-origin.ts';
+import { type Server, spawnAstroNode, spawnBare, spawnOrigin } from './lib/spawn-origin.ts';
 import { int, markdownTable } from './lib/stats.ts';
 
 const opts = readOptions(
@@ -41,6 +45,8 @@ const opts = readOptions(
     logLevel: 'info',
     oursEnv: '',
     goals: false,
+    node: false,
+    kinds: true,
     idleSeconds: 10,
     singleThreaded: false,
     build: true,
@@ -56,6 +62,8 @@ const opts = readOptions(
     mdxPath: 'the MDX page (default: the largest MDX page of the site)',
     logLevel: 'our LOG_LEVEL (info: one line per request, the default configuration)',
     goals: "count the goals' rungs instead: bare, ours with logs at warn and metrics off, + the log line, + metrics",
+    node: "count @astrojs/node (dist-node/) too, between bare and ours: ours' '÷ the one before' is then ours ÷ @astrojs/node",
+    kinds: 'read every dump by kind of code (JIT code, builtins, GC, compiler...): a second table (--no-kinds to skip)',
     oursEnv: 'more environment for ours, as JSON (e.g. {"METRICS_ENABLED":"false"}): what one setting costs',
     idleSeconds: 'seconds of counting each idle server at the end (what a second costs with no traffic)',
     singleThreaded: "run both servers with V8's --single-threaded (GC and compilation on the main thread)",
@@ -66,6 +74,10 @@ const opts = readOptions(
 // a major GC's whole marking then lands in one window.
 const nodeArgs = opts.singleThreaded ? ['--single-threaded'] : [];
 
+if (opts.goals && opts.node) {
+  console.error('--node and --goals do not go together: each rung is compared with the one before it.');
+  process.exit(1);
+}
 const version = valgrindVersion();
 if (!version) {
   console.error('valgrind is not installed: apt-get install -y valgrind (Debian), then run this again.');
@@ -93,6 +105,18 @@ const bareContender: Contender = {
   what: 'load/bare-server.ts: node:http around app.render()',
   start: (wrapper) => spawnBare({ name: 'bare-callgrind', buildDir: ourBuild, wrapper, nodeArgs, timeoutMs }),
 };
+const nodeContender: Contender = {
+  name: '@astrojs/node',
+  what: '@astrojs/node 10.1.4 standalone, the same site (dist-node/)',
+  start: async (wrapper) =>
+    spawnAstroNode({
+      name: 'astrojs-node-callgrind',
+      buildDir: await buildDirFor('node', opts.build),
+      wrapper,
+      nodeArgs,
+      timeoutMs,
+    }),
+};
 const ours = (name: string, what: string, env: Record<string, string>): Contender => ({
   name,
   what,
@@ -108,8 +132,12 @@ const contenders: Contender[] = opts.goals
       ours('+ log line', 'the same with one log line per request (info)', { METRICS_ENABLED: 'false' }),
       ours('+ metrics', 'ours in its default configuration: + metrics (not scraped)', {}),
     ]
-  : [bareContender, ours('astro-fastify-origin', 'ours in its default configuration (metrics not scraped)', {})];
-const counters = new Map(contenders.map((c) => [c.name, new CallgrindCounter(dir, c.name)]));
+  : [
+      bareContender,
+      ...(opts.node ? [nodeContender] : []),
+      ours('astro-fastify-origin', 'ours in its default configuration (metrics not scraped)', {}),
+    ];
+const counters = new Map(contenders.map((c) => [c.name, new CallgrindCounter(dir, c.name, { kinds: opts.kinds })]));
 console.error(`${version}: starting ${contenders.length} servers under callgrind (dumps in ${dir})…`);
 const servers = new Map<string, Server>();
 await Promise.all(
@@ -191,6 +219,29 @@ const markdown = [
   '',
   markdownTable(INSTRUCTION_COLUMNS, rows),
   '',
+  opts.node
+    ? "On ours' row, '÷ the one before' is ours ÷ @astrojs/node. Where a server is CPU-bound on one core, " +
+      'its req/s goes with the inverse of its instructions per request (not exactly: instructions are not time).'
+    : '',
+  '',
+  ...(opts.kinds
+    ? [
+        'Where they went: instructions per request by kind of code, over all windows together (told apart by ' +
+          "function name: `JIT code` is V8's compiled JavaScript, `builtins` V8's precompiled ones (the interpreter, " +
+          "inline caches, Promise, string and array operations), `GC` V8's heap and collectors (allocation slow paths " +
+          "and write barriers included), `compiler` parsing and compiling; the last two columns add V8's other threads):",
+        '',
+        markdownTable(
+          KIND_COLUMNS,
+          kindRows(
+            windows,
+            targets.map((t) => ({ name: t.name, label: t.name })),
+            contenders.map((c) => c.name),
+          ),
+        ),
+        '',
+      ]
+    : []),
   Object.keys(idle).length
     ? `Idle, instructions per second: ${Object.entries(idle)
         .map(([name, count]) => `${name} ${int(count)}`)

@@ -29,6 +29,113 @@ export interface Counted {
   total: number;
   /** The main thread (the event loop: JavaScript, the HTTP parser, syscalls' user side). */
   main: number;
+  /** By kind of code (`kinds: true`): the main thread's, and every thread's. */
+  kinds?: { main: KindCounts; all: KindCounts };
+}
+
+/**
+ * What executed the instructions, told from the function names in the dump (node ships its
+ * symbols). `JIT code` is what V8 compiled from JavaScript (no symbol); `builtins` are V8's
+ * precompiled builtins (the interpreter's bytecode handlers, inline caches, Promise, string
+ * and array operations: JavaScript's work too); `GC` is V8's heap (allocation slow paths,
+ * scavenges, marking, sweeping, write barriers); `compiler` parses and compiles JavaScript;
+ * `V8 runtime` is the rest of V8; `Node C++` is Node, libuv, llhttp and their libraries inside
+ * the node binary; `libraries` is libc, the kernel's vDSO and the rest outside it.
+ */
+export const KINDS = ['JIT code', 'builtins', 'GC', 'compiler', 'V8 runtime', 'Node C++', 'libraries'] as const;
+export type Kind = (typeof KINDS)[number];
+export type KindCounts = Record<Kind, number>;
+
+// Classes and namespaces of v8::internal that belong to the heap and its collectors.
+const GC_CLASS =
+  /^(?:heap|anon|Heap$|HeapAllocator|HeapLayout|HeapVerifier|Scaveng|Mark|Minor|Major|Incremental|Concurrent|Sweep|Evacuat|Compact|RecordMigrated|LiveObject|PointersUpdat|Updat.*Slot|.*Space$|.*Page|MemoryAllocator|MemoryChunk|MemoryReducer|MemoryBalancer|.*Slot|RememberedSet|Ephemeron|Weak|GC|Gc|Safepoint|LocalHeap|LocalAllocat|MainAllocator|LinearAllocation|.*Allocat.*Observer|ObjectStats|Pretenuring|ArrayBufferSweeper|ArrayBufferList|ExternalPointer|.*Barrier|.*Visitor|BodyDescriptor|FreeList|Free[A-Z]|StressScavenge|ScavengeJob|Collection|HeapObjectIterator|EmbedderStack|ManualGCScope|CodeFlush|MarkBit|Unified|CppHeap|TracedHandles|GlobalHandles)/;
+const COMPILER_CLASS =
+  /^(?:compiler|maglev|baseline|interpreter|wasm|turboshaft|Compiler|Parser|PreParser|Scanner|Ast|BytecodeGenerator|Optimiz|Zone|Assembler|MacroAssembler|CodeGenerator|Deoptimiz|Lazy.*Compile|BackgroundCompile|Script.*Compile|Func.*Literal|Scope|DeclarationScope|Variable)/;
+
+/** The qualified name of a C++ function as callgrind prints it, without return type, templates or arguments. */
+function qualifiedName(fn: string): string {
+  let name = fn.replaceAll('(anonymous namespace)', 'anon');
+  // Template arguments, innermost first.
+  for (let before = ''; before !== name; ) {
+    before = name;
+    name = name.replace(/<[^<>]*>/g, '');
+  }
+  const paren = name.indexOf('(');
+  if (paren >= 0) name = name.slice(0, paren);
+  return name.trim().split(' ').pop() ?? '';
+}
+
+export function kindOf(fn: string, object: string): Kind {
+  if (object === '???' || (object === '' && /^0x[0-9a-f]+/.test(fn))) return 'JIT code';
+  if (!/\/bin\/node$/.test(object)) return 'libraries';
+  if (/^Builtins_(?:RecordWrite|EphemeronKeyBarrier|IndirectPointerBarrier)/.test(fn)) return 'GC';
+  if (fn.startsWith('Builtins_')) return 'builtins';
+  const name = qualifiedName(fn);
+  if (name.startsWith('heap::') || name.startsWith('cppgc::')) return 'GC';
+  // Sizes and root caches walked by the collectors (and little else).
+  if (/::(?:HeapObject::SizeFromMap|anon::IterateObjectCache)$/.test(name)) return 'GC';
+  const v8 = /^v8::internal::(?:anon::)?([^:]+)(?:::|$)/.exec(name);
+  if (v8) {
+    const cls = v8[1]!;
+    // The compiler's first: its AST visitors are not the collector's.
+    if (COMPILER_CLASS.test(cls)) return 'compiler';
+    if (GC_CLASS.test(cls)) return 'GC';
+    return 'V8 runtime';
+  }
+  if (name.startsWith('v8::') || name.startsWith('v8_inspector::')) return 'V8 runtime';
+  return 'Node C++';
+}
+
+export function noKinds(): KindCounts {
+  return Object.fromEntries(KINDS.map((k) => [k, 0])) as KindCounts;
+}
+
+/**
+ * Self instructions of one callgrind dump file by kind. The format compresses names (`fn=(12)
+ * name` once, `fn=(12)` after; `cfn=`/`cob=` define them too) and follows each `calls=` line
+ * with the callee's inclusive cost, which is not the caller's own and is skipped.
+ */
+export function kindsOf(file: string): KindCounts {
+  const counts = noKinds();
+  const names = { ob: new Map<string, string>(), fn: new Map<string, string>() };
+  const memo = new Map<string, Kind>();
+  let ob = '';
+  let fn = '';
+  let kind: Kind = 'Node C++';
+  let afterCalls = false;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const c = line.charCodeAt(0);
+    // A cost line: position (a number, or +n, -n, *) then the Ir count.
+    if ((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 42) {
+      if (afterCalls) afterCalls = false;
+      else counts[kind] += Number(line.slice(line.lastIndexOf(' ') + 1));
+      continue;
+    }
+    const m = /^(c?ob|c?fn|calls)=(?:\((\d+)\))?\s*(.*)$/.exec(line);
+    if (!m) continue;
+    const [, key, id, given] = m;
+    if (key === 'calls') {
+      afterCalls = true;
+      continue;
+    }
+    const table = key!.endsWith('ob') ? names.ob : names.fn;
+    let value = given ?? '';
+    if (id !== undefined) {
+      if (value) table.set(id, value);
+      else value = table.get(id) ?? '';
+    }
+    if (key === 'ob') ob = value;
+    else if (key === 'fn') fn = value;
+    else continue;
+    const memoKey = `${ob}\t${fn}`;
+    let known = memo.get(memoKey);
+    if (known === undefined) {
+      known = kindOf(fn, ob);
+      memo.set(memoKey, known);
+    }
+    kind = known;
+  }
+  return counts;
 }
 
 /**
@@ -39,11 +146,14 @@ export interface Counted {
 export class CallgrindCounter {
   readonly #dir: string;
   readonly #prefix: string;
+  readonly #kinds: boolean;
   #pid = 0;
 
-  constructor(dir: string, name: string) {
+  /** `kinds`: also read each dump by kind of code (Counted.kinds; a few seconds a dump). */
+  constructor(dir: string, name: string, { kinds = false }: { kinds?: boolean } = {}) {
     this.#dir = dir;
     this.#prefix = name.replace(/[^\w.-]+/g, '_');
+    this.#kinds = kinds;
   }
 
   get wrapper(): string[] {
@@ -81,13 +191,23 @@ export class CallgrindCounter {
       );
     let total = 0;
     let main = 0;
+    const kinds = this.#kinds ? { main: noKinds(), all: noKinds() } : undefined;
     for (const file of files) {
-      const count = totalOf(path.join(this.#dir, file));
+      const full = path.join(this.#dir, file);
+      const count = totalOf(full);
       total += count;
       // Thread 1 is the main thread: <prefix>.<pid>.<dump>-01
-      if (/-0*1$/.test(file)) main = count;
+      const isMain = /-0*1$/.test(file);
+      if (isMain) main = count;
+      if (kinds) {
+        const counts = kindsOf(full);
+        for (const k of KINDS) {
+          kinds.all[k] += counts[k];
+          if (isMain) kinds.main[k] += counts[k];
+        }
+      }
     }
-    return { total, main };
+    return kinds ? { total, main, kinds } : { total, main };
   }
 
   #files(): string[] {
@@ -110,9 +230,14 @@ export class CallgrindCounter {
   }
 }
 
-/** The instruction total of one callgrind dump file (its `summary:` or `totals:` line). */
+/**
+ * The instruction total of one callgrind dump file: its `totals:` line, the sum of the costs in
+ * the file, which kindsOf() splits (a dump made while the process runs has a `summary:` line
+ * that can differ by ~0.1 %), else its `summary:` line.
+ */
 export function totalOf(file: string): number {
-  const m = /^(?:summary|totals):\s+(\d+)/m.exec(readFileSync(file, 'utf8'));
+  const text = readFileSync(file, 'utf8');
+  const m = /^totals:\s+(\d+)/m.exec(text) ?? /^summary:\s+(\d+)/m.exec(text);
   if (!m) throw new Error(`no totals in ${file}`);
   return Number(m[1]);
 }
@@ -150,7 +275,7 @@ export function instructionRows(
   const of = (page: string, server: string) =>
     windows.filter((w) => w.page === page && w.server === server).sort((x, y) => x.window - y.window);
   const main = (w: CountedWindow) => w.counted.main / w.requests;
-  const together = (ws: readonly CountedWindow[], key: keyof Counted) =>
+  const together = (ws: readonly CountedWindow[], key: 'main' | 'total') =>
     sum(ws.map((w) => w.counted[key])) / sum(ws.map((w) => w.requests));
   return pages.flatMap(({ name, label }) => {
     const base = of(name, servers[0]!);
@@ -170,4 +295,41 @@ export function instructionRows(
       ];
     });
   });
+}
+
+/**
+ * One row a page and server: instructions per request by kind of code over all windows
+ * together (sum ÷ sum of requests), the main thread's for every kind, then every thread's GC
+ * and compiler (V8 runs both partly on threads of their own).
+ */
+export const KIND_COLUMNS = [
+  'page',
+  'server',
+  ...KINDS.map((k) => `main: ${k}`),
+  'all threads: GC',
+  'all threads: compiler',
+];
+
+export function kindRows(
+  windows: readonly CountedWindow[],
+  pages: ReadonlyArray<{ name: string; label: string }>,
+  servers: readonly string[],
+): string[][] {
+  return pages.flatMap(({ name, label }) =>
+    servers.flatMap((server) => {
+      const ws = windows.filter((w) => w.page === name && w.server === server && w.counted.kinds);
+      if (ws.length === 0) return [];
+      const requests = sum(ws.map((w) => w.requests));
+      const per = (pick: (w: CountedWindow) => number) => int(sum(ws.map(pick)) / requests);
+      return [
+        [
+          label,
+          server,
+          ...KINDS.map((k) => per((w) => w.counted.kinds!.main[k])),
+          per((w) => w.counted.kinds!.all.GC),
+          per((w) => w.counted.kinds!.all.compiler),
+        ],
+      ];
+    }),
+  );
 }

@@ -240,8 +240,10 @@ export async function spawnAstroNode({
   buildDir = 'dist-node',
   env = {},
   nodeArgs = [],
+  wrapper,
+  timeoutMs,
 }: OriginOptions = {}): Promise<Server> {
-  return spawnPeer({ name, script: path.join(buildDir, 'server', 'entry.mjs'), nodeArgs, env });
+  return spawnPeer({ name, script: path.join(buildDir, 'server', 'entry.mjs'), nodeArgs, env, wrapper, timeoutMs });
 }
 
 /**
