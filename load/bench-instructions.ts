@@ -28,7 +28,7 @@ import { getRequests, loadProblems, runLoad } from './lib/cannon.ts';
 import { readOptions } from './lib/options.ts';
 import { machineNote, writeReport } from './lib/report-file.ts';
 import { benchTargets } from './lib/site.ts';
-import { type Server, spawnAstroNode, spawnBare, spawnOrigin } from './lib/spawn-origin.ts';
+import { benchOursEnv, type Server, spawnAstroNode, spawnBare, spawnOrigin } from './lib/spawn-origin.ts';
 import { int, markdownTable } from './lib/stats.ts';
 
 const opts = readOptions(
@@ -87,14 +87,12 @@ const ourBuild = await buildDirFor('origin', opts.build);
 const dir = mkdtempSync(path.join(tmpdir(), 'bench-instructions-'));
 // Under callgrind a server starts in ~20–60 s instead of 1.
 const timeoutMs = 300_000;
-const oursEnv = (env: Record<string, string>) => ({
-  POOL_POLICY: 'off',
-  WORKERS: '1',
-  LOG_LEVEL: opts.logLevel,
-  METRICS_ENABLED: 'true',
-  ...env,
-  ...(opts.oursEnv ? (JSON.parse(opts.oursEnv) as Record<string, string>) : {}),
-});
+const oursEnv = (env: Record<string, string>) =>
+  benchOursEnv({
+    LOG_LEVEL: opts.logLevel,
+    ...env,
+    ...(opts.oursEnv ? (JSON.parse(opts.oursEnv) as Record<string, string>) : {}),
+  });
 interface Contender {
   name: string;
   what: string;
@@ -155,9 +153,7 @@ const perWindow: Record<string, number> = {
   mdx: opts.mdxRequests,
 };
 const wanted = new Set(opts.pages.split(',').map((p) => p.trim()));
-// Without the MDX page, no need to find the largest one (every MDX page rendered once, slowly).
-const mdxPath = opts.mdxPath || (wanted.has('mdx') ? '' : '/');
-const targets = (await benchTargets(servers.get('bare')!.url, ourBuild, { mdxPath })).filter((t) => wanted.has(t.name));
+const targets = await benchTargets(servers.get('bare')!.url, ourBuild, { mdxPath: opts.mdxPath, pages: [...wanted] });
 
 const windows: CountedWindow[] = [];
 const problems: string[] = [];

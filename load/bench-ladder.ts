@@ -11,7 +11,7 @@ import { firstWarmupSeconds, type PacedRun, pacedRatios, pacedSideBySide } from 
 import { machineNote, writeReport } from './lib/report-file.ts';
 import { scrapeEvery, settleSeconds } from './lib/scrape.ts';
 import { BENCH_PAGES } from './lib/site.ts';
-import { type Server, spawnBare, spawnOrigin, spawnPeer } from './lib/spawn-origin.ts';
+import { benchOursEnv, type Server, spawnBare, spawnOrigin, spawnPeer } from './lib/spawn-origin.ts';
 import { markdownTable, spread, times, withRange } from './lib/stats.ts';
 
 const opts = readOptions(
@@ -40,8 +40,7 @@ const buildDir = await buildDirFor('origin', opts.build);
 // As spawnBare and spawnOrigin run theirs: with AsyncContextFrame.
 const peer = (name: string, script: string) =>
   spawnPeer({ name, script, args: [buildDir], nodeArgs: ['--experimental-async-context-frame'], env: {} });
-const ours = (name: string, env: Record<string, string>) =>
-  spawnOrigin({ name, buildDir, env: { WORKERS: '1', POOL_POLICY: 'off', ...env } });
+const ours = (name: string, env: Record<string, string>) => spawnOrigin({ name, buildDir, env: benchOursEnv(env) });
 const RUNGS: Array<{ name: string; what: string; start: () => Promise<Server> }> = [
   { name: 'bare', what: 'node:http around app.render()', start: () => spawnBare({ name: 'bare', buildDir }) },
   {

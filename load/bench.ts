@@ -22,7 +22,7 @@ import { reportsDir, stamp } from './lib/paths.ts';
 import { machineNote, writeReport } from './lib/report-file.ts';
 import { scrapeEvery, settleSeconds } from './lib/scrape.ts';
 import { benchTargets } from './lib/site.ts';
-import { preloadArgs, type Server, spawnAstroNode, spawnBare, spawnOrigin } from './lib/spawn-origin.ts';
+import { benchOursEnv, preloadArgs, type Server, spawnAstroNode, spawnBare, spawnOrigin } from './lib/spawn-origin.ts';
 import { fixed, int, markdownTable, type Spread, spread, times, withRange } from './lib/stats.ts';
 
 const opts = readOptions(
@@ -97,7 +97,7 @@ const nodeBuild = await buildDirFor('node', opts.build);
 const BARE = 'bare';
 const OURS = 'astro-fastify-origin';
 const NODE = '@astrojs/node';
-const ourEnv = { POOL_POLICY: policy, WORKERS: '1', LOG_LEVEL: opts.logLevel, METRICS_ENABLED: 'true' };
+const ourEnv = benchOursEnv({ POOL_POLICY: policy, LOG_LEVEL: opts.logLevel });
 /** Paced warm-up: a fresh trio's first page gets long enough for ours' first scrapes to settle (lib/scrape.ts). */
 const pacedWarmup = { warmup: opts.pacedWarmup, firstWarmup: settleSeconds(opts.scrapeInterval) };
 

@@ -72,6 +72,8 @@ export interface TargetChoice {
   astroPath?: string;
   assetPath?: string;
   withAsset?: boolean;
+  /** Only these targets (by name); the largest MDX page is looked for only when 'mdx' is among them. */
+  pages?: readonly string[];
 }
 
 /**
@@ -84,15 +86,18 @@ export async function benchTargets(
   buildDir: string,
   c: TargetChoice = {},
 ): Promise<Array<{ name: string; paths: string[] }>> {
-  const mdxPath = c.mdxPath || (await bySize(baseUrl, mdxPages()))[0]?.path;
-  if (!mdxPath) throw new Error('no MDX page found in demo/pages');
-  const targets = [
-    { name: 'tiny', paths: [c.tinyPath || BENCH_PAGES.tiny] },
-    { name: 'async-20', paths: [c.asyncPath || BENCH_PAGES.async20] },
-    { name: 'mdx', paths: [mdxPath] },
-  ];
-  if (c.astroPath) targets.push({ name: 'astro', paths: [c.astroPath] });
-  if (c.withAsset) {
+  const wanted = (name: string) => !c.pages || c.pages.includes(name);
+  const targets: Array<{ name: string; paths: string[] }> = [];
+  if (wanted('tiny')) targets.push({ name: 'tiny', paths: [c.tinyPath || BENCH_PAGES.tiny] });
+  if (wanted('async-20')) targets.push({ name: 'async-20', paths: [c.asyncPath || BENCH_PAGES.async20] });
+  if (wanted('mdx')) {
+    // Rendering every MDX page once to find the largest takes a while (under callgrind, minutes).
+    const mdxPath = c.mdxPath || (await bySize(baseUrl, mdxPages()))[0]?.path;
+    if (!mdxPath) throw new Error('no MDX page found in demo/pages');
+    targets.push({ name: 'mdx', paths: [mdxPath] });
+  }
+  if (c.astroPath && wanted('astro')) targets.push({ name: 'astro', paths: [c.astroPath] });
+  if (c.withAsset && wanted('static')) {
     const assetPath = c.assetPath || largestAsset(buildDir);
     if (assetPath) targets.push({ name: 'static', paths: [assetPath] });
     else console.error('no /_astro/ asset in the build: the static-asset target is skipped');

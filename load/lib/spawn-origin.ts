@@ -234,6 +234,15 @@ export async function spawnOrigin({
   });
 }
 
+/**
+ * Ours as the benchmarks compare it: its default configuration (logs at info, one line per
+ * request; metrics on; POOL_POLICY=off) in one process, with `env` on top. spawnOrigin's own
+ * default is logs at warn, for the scenarios that are not about cost.
+ */
+export function benchOursEnv(env: Record<string, string> = {}): Record<string, string> {
+  return { POOL_POLICY: 'off', WORKERS: '1', LOG_LEVEL: 'info', METRICS_ENABLED: 'true', ...env };
+}
+
 /** The same site built with @astrojs/node (standalone): `node <buildDir>/server/entry.mjs`. */
 export async function spawnAstroNode({
   name = '@astrojs/node',
