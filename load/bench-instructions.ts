@@ -18,10 +18,12 @@ import { buildDirFor } from './lib/build.ts';
 import {
   CallgrindCounter,
   type CountedWindow,
+  functionRows,
   INSTRUCTION_COLUMNS,
   instructionRows,
   KIND_COLUMNS,
   kindRows,
+  PERF_MAP_NODE_ARGS,
   valgrindVersion,
 } from './lib/callgrind.ts';
 import { getRequests, loadProblems, runLoad } from './lib/cannon.ts';
@@ -47,6 +49,7 @@ const opts = readOptions(
     goals: false,
     node: false,
     kinds: true,
+    functions: 0,
     idleSeconds: 10,
     singleThreaded: false,
     build: true,
@@ -64,6 +67,8 @@ const opts = readOptions(
     goals: "count the goals' rungs instead: bare, ours with logs at warn and metrics off, + the log line, + metrics",
     node: "count @astrojs/node (dist-node/) too, between bare and ours: ours' '÷ the one before' is then ours ÷ @astrojs/node",
     kinds: 'read every dump by kind of code (JIT code, builtins, GC, compiler...): a second table (--no-kinds to skip)',
+    functions:
+      "per page, the N functions whose main-thread count differs most between ours and bare (JavaScript named from V8's perf map: every server runs with --perf-basic-prof)",
     oursEnv: 'more environment for ours, as JSON (e.g. {"METRICS_ENABLED":"false"}): what one setting costs',
     idleSeconds: 'seconds of counting each idle server at the end (what a second costs with no traffic)',
     singleThreaded: "run both servers with V8's --single-threaded (GC and compilation on the main thread)",
@@ -72,7 +77,10 @@ const opts = readOptions(
 );
 // Off by default: tried, the windows varied more (0.39-1.93x between the servers' windows), as
 // a major GC's whole marking then lands in one window.
-const nodeArgs = opts.singleThreaded ? ['--single-threaded'] : [];
+const nodeArgs = [
+  ...(opts.singleThreaded ? ['--single-threaded'] : []),
+  ...(opts.functions > 0 ? PERF_MAP_NODE_ARGS : []),
+];
 
 if (opts.goals && opts.node) {
   console.error('--node and --goals do not go together: each rung is compared with the one before it.');
@@ -135,7 +143,12 @@ const contenders: Contender[] = opts.goals
       ...(opts.node ? [nodeContender] : []),
       ours('astro-fastify-origin', 'ours in its default configuration (metrics not scraped)', {}),
     ];
-const counters = new Map(contenders.map((c) => [c.name, new CallgrindCounter(dir, c.name, { kinds: opts.kinds })]));
+const counters = new Map(
+  contenders.map((c) => [
+    c.name,
+    new CallgrindCounter(dir, c.name, { kinds: opts.kinds, functions: opts.functions > 0 }),
+  ]),
+);
 console.error(`${version}: starting ${contenders.length} servers under callgrind (dumps in ${dir})…`);
 const servers = new Map<string, Server>();
 await Promise.all(
@@ -194,6 +207,7 @@ try {
   }
 } finally {
   await Promise.all([...servers.values()].map((s) => s.stop(30_000)));
+  for (const counter of counters.values()) counter.removePerfMap();
   rmSync(dir, { recursive: true, force: true });
 }
 
@@ -237,6 +251,24 @@ const markdown = [
         ),
         '',
       ]
+    : []),
+  ...(opts.functions > 0
+    ? targets.flatMap((t) => {
+        const { columns, rows } = functionRows(
+          windows,
+          t.name,
+          contenders.map((c) => c.name),
+          opts.functions,
+        );
+        return [
+          `${t.name}: the ${opts.functions} functions whose own main-thread instructions per request differ most ` +
+            `between ${contenders.at(-1)!.name} and ${contenders[0]!.name}, all windows together (JavaScript named ` +
+            "from V8's perf map, its tiers added up; code V8 freed and re-made at the same address can be misnamed):",
+          '',
+          markdownTable(columns, rows),
+          '',
+        ];
+      })
     : []),
   Object.keys(idle).length
     ? `Idle, instructions per second: ${Object.entries(idle)

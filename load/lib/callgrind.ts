@@ -7,7 +7,7 @@
 // apart. Instructions are not time (cache misses, the kernel's share are not in them), so this
 // is a second yardstick beside CPU time, for how much work our wrapping adds, not a replacement.
 import { execFile, execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { int, spread, sum, times, withRange } from './stats.ts';
@@ -31,6 +31,8 @@ export interface Counted {
   main: number;
   /** By kind of code (`kinds: true`): the main thread's, and every thread's. */
   kinds?: { main: KindCounts; all: KindCounts };
+  /** The main thread's own instructions by function (`functions: true`), JavaScript named from V8's perf map. */
+  functions?: Map<string, number>;
 }
 
 /**
@@ -42,6 +44,9 @@ export interface Counted {
  * `V8 runtime` is the rest of V8; `Node C++` is Node, libuv, llhttp and their libraries inside
  * the node binary; `libraries` is libc, the kernel's vDSO and the rest outside it.
  */
+/** Node flags for `functions`: V8 writes /tmp/perf-<pid>.map, and interpreted functions get code of their own to be named by. */
+export const PERF_MAP_NODE_ARGS = ['--perf-basic-prof', '--interpreted-frames-native-stack'];
+
 export const KINDS = ['JIT code', 'builtins', 'GC', 'compiler', 'V8 runtime', 'Node C++', 'libraries'] as const;
 export type Kind = (typeof KINDS)[number];
 export type KindCounts = Record<Kind, number>;
@@ -90,25 +95,95 @@ export function noKinds(): KindCounts {
   return Object.fromEntries(KINDS.map((k) => [k, 0])) as KindCounts;
 }
 
+/** Code V8 compiled, by start address, from its perf map (`--perf-basic-prof`): [start, size, name]. */
+export type PerfMap = ReadonlyArray<readonly [number, number, string]>;
+
+/** The perf map V8 writes for process `pid` (/tmp/perf-<pid>.map), sorted by address; empty if none. */
+export function readPerfMap(pid: number): PerfMap {
+  let text: string;
+  try {
+    text = readFileSync(`/tmp/perf-${pid}.map`, 'utf8');
+  } catch {
+    return [];
+  }
+  const rows: Array<[number, number, string]> = [];
+  for (const line of text.split('\n')) {
+    const first = line.indexOf(' ');
+    const second = line.indexOf(' ', first + 1);
+    if (second < 0) continue;
+    rows.push([
+      Number.parseInt(line.slice(0, first), 16),
+      Number.parseInt(line.slice(first + 1, second), 16),
+      line.slice(second + 1),
+    ]);
+  }
+  return rows.sort((a, b) => a[0] - b[0]);
+}
+
 /**
- * Self instructions of one callgrind dump file by kind. The format compresses names (`fn=(12)
- * name` once, `fn=(12)` after; `cfn=`/`cob=` define them too) and follows each `calls=` line
- * with the callee's inclusive cost, which is not the caller's own and is skipped.
+ * The JavaScript function whose compiled code holds `address`: "JS name file:line", with V8's
+ * tier mark (*, ~, ^, +) and the checkout's path dropped so that tiers and processes add up.
+ * Code can be freed and its address reused: the entries just before the address are searched
+ * for one that covers it.
  */
-export function kindsOf(file: string): KindCounts {
+export function jsFunctionAt(map: PerfMap, address: number): string | undefined {
+  let lo = 0;
+  let hi = map.length - 1;
+  let at = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (map[mid]![0] <= address) {
+      at = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  for (let i = at; i >= 0 && i > at - 64; i--) {
+    const [start, size, name] = map[i]!;
+    if (address < start + size) return `JS ${tidyJsName(name)}`;
+  }
+  return undefined;
+}
+
+const CHECKOUT = `${path.resolve(import.meta.dirname, '..', '..')}/`;
+function tidyJsName(name: string): string {
+  return name
+    .replace(/^(?:JS:|LazyCompile:|Function:)?[*~^+]?/, '')
+    .replaceAll(`file://${CHECKOUT}`, '')
+    .replaceAll(CHECKOUT, '')
+    .replace(/(?:^|\s)\S*node_modules\//g, (m) => `${m.startsWith(' ') ? ' ' : ''}`);
+}
+
+export interface DumpContents {
+  kinds: KindCounts;
+  /** Own instructions by function, when asked for. */
+  functions?: Map<string, number>;
+}
+
+/**
+ * Self instructions of one callgrind dump file by kind and, with `functions`, by function (JIT
+ * code named through `perfMap`). The format compresses names (`fn=(12) name` once, `fn=(12)`
+ * after; `cfn=`/`cob=` define them too) and follows each `calls=` line with the callee's
+ * inclusive cost, which is not the caller's own and is skipped.
+ */
+export function readDump(file: string, { functions = false, perfMap = [] as PerfMap } = {}): DumpContents {
   const counts = noKinds();
+  const byFunction = functions ? new Map<string, number>() : undefined;
   const names = { ob: new Map<string, string>(), fn: new Map<string, string>() };
-  const memo = new Map<string, Kind>();
+  const memo = new Map<string, { kind: Kind; label: string }>();
   let ob = '';
   let fn = '';
-  let kind: Kind = 'Node C++';
+  let current = { kind: 'Node C++' as Kind, label: '' };
   let afterCalls = false;
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     const c = line.charCodeAt(0);
     // A cost line: position (a number, or +n, -n, *) then the Ir count.
     if ((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 42) {
       if (afterCalls) afterCalls = false;
-      else counts[kind] += Number(line.slice(line.lastIndexOf(' ') + 1));
+      else {
+        const cost = Number(line.slice(line.lastIndexOf(' ') + 1));
+        counts[current.kind] += cost;
+        if (byFunction) byFunction.set(current.label, (byFunction.get(current.label) ?? 0) + cost);
+      }
       continue;
     }
     const m = /^(c?ob|c?fn|calls)=(?:\((\d+)\))?\s*(.*)$/.exec(line);
@@ -130,12 +205,21 @@ export function kindsOf(file: string): KindCounts {
     const memoKey = `${ob}\t${fn}`;
     let known = memo.get(memoKey);
     if (known === undefined) {
-      known = kindOf(fn, ob);
+      const kind = kindOf(fn, ob);
+      let label = fn.replace(/'\d+$/, '');
+      if (byFunction && kind === 'JIT code')
+        label = jsFunctionAt(perfMap, Number.parseInt(label, 16)) ?? 'JIT code (not in the perf map)';
+      known = { kind, label };
       memo.set(memoKey, known);
     }
-    kind = known;
+    current = known;
   }
-  return counts;
+  return byFunction ? { kinds: counts, functions: byFunction } : { kinds: counts };
+}
+
+/** Self instructions of one callgrind dump file by kind (readDump). */
+export function kindsOf(file: string): KindCounts {
+  return readDump(file).kinds;
 }
 
 /**
@@ -147,13 +231,19 @@ export class CallgrindCounter {
   readonly #dir: string;
   readonly #prefix: string;
   readonly #kinds: boolean;
+  readonly #functions: boolean;
   #pid = 0;
 
-  /** `kinds`: also read each dump by kind of code (Counted.kinds; a few seconds a dump). */
-  constructor(dir: string, name: string, { kinds = false }: { kinds?: boolean } = {}) {
+  /**
+   * `kinds`: also read each dump by kind of code (Counted.kinds; a few seconds a dump).
+   * `functions`: and the main thread by function (Counted.functions), JavaScript named from V8's
+   * perf map: run node with PERF_MAP_NODE_ARGS.
+   */
+  constructor(dir: string, name: string, { kinds = false, functions = false } = {}) {
     this.#dir = dir;
     this.#prefix = name.replace(/[^\w.-]+/g, '_');
-    this.#kinds = kinds;
+    this.#kinds = kinds || functions;
+    this.#functions = functions;
   }
 
   get wrapper(): string[] {
@@ -192,6 +282,9 @@ export class CallgrindCounter {
     let total = 0;
     let main = 0;
     const kinds = this.#kinds ? { main: noKinds(), all: noKinds() } : undefined;
+    let functions: Map<string, number> | undefined;
+    // Read now: V8 appends to it as it compiles.
+    const perfMap = this.#functions ? readPerfMap(this.#pid) : [];
     for (const file of files) {
       const full = path.join(this.#dir, file);
       const count = totalOf(full);
@@ -200,14 +293,20 @@ export class CallgrindCounter {
       const isMain = /-0*1$/.test(file);
       if (isMain) main = count;
       if (kinds) {
-        const counts = kindsOf(full);
+        const contents = readDump(full, { functions: isMain && this.#functions, perfMap });
         for (const k of KINDS) {
-          kinds.all[k] += counts[k];
-          if (isMain) kinds.main[k] += counts[k];
+          kinds.all[k] += contents.kinds[k];
+          if (isMain) kinds.main[k] += contents.kinds[k];
         }
+        if (contents.functions) functions = contents.functions;
       }
     }
-    return kinds ? { total, main, kinds } : { total, main };
+    return { total, main, ...(kinds ? { kinds } : {}), ...(functions ? { functions } : {}) };
+  }
+
+  /** Removes the perf map V8 wrote for the process (`functions`), once it has exited. */
+  removePerfMap(): void {
+    if (this.#pid) rmSync(`/tmp/perf-${this.#pid}.map`, { force: true });
   }
 
   #files(): string[] {
@@ -332,4 +431,42 @@ export function kindRows(
       ];
     }),
   );
+}
+
+/**
+ * The functions whose main-thread instructions per request differ most between the last
+ * server and the first (ours and bare), over all windows together: name, kind, each server's
+ * per request, and the difference.
+ */
+export function functionRows(
+  windows: readonly CountedWindow[],
+  page: string,
+  servers: readonly string[],
+  top: number,
+): { columns: string[]; rows: string[][] } {
+  const per = new Map<string, Map<string, number>>();
+  for (const server of servers) {
+    const ws = windows.filter((w) => w.page === page && w.server === server && w.counted.functions);
+    const requests = sum(ws.map((w) => w.requests));
+    const totals = new Map<string, number>();
+    for (const w of ws)
+      for (const [name, count] of w.counted.functions!) totals.set(name, (totals.get(name) ?? 0) + count / requests);
+    per.set(server, totals);
+  }
+  const first = per.get(servers[0]!) ?? new Map<string, number>();
+  const last = per.get(servers.at(-1)!) ?? new Map<string, number>();
+  const names = new Set([...first.keys(), ...last.keys()]);
+  const difference = (name: string) => (last.get(name) ?? 0) - (first.get(name) ?? 0);
+  const chosen = [...names].sort((a, b) => Math.abs(difference(b)) - Math.abs(difference(a))).slice(0, top);
+  const kind = (name: string) =>
+    name.startsWith('JS ') || name.startsWith('JIT ') ? 'JIT code' : kindOf(name, '/bin/node');
+  return {
+    columns: ['function', 'kind', ...servers, `${servers.at(-1)} − ${servers[0]}`],
+    rows: chosen.map((name) => [
+      `\`${(name.length > 110 ? `${name.slice(0, 107)}…` : name).replaceAll('|', '\\|')}\``,
+      kind(name),
+      ...servers.map((s) => int(per.get(s)?.get(name) ?? 0)),
+      (difference(name) > 0 ? '+' : '') + int(difference(name)),
+    ]),
+  };
 }

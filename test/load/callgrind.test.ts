@@ -8,14 +8,22 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { CallgrindCounter, KINDS, type KindCounts, kindOf, valgrindVersion } from '../../load/lib/callgrind.ts';
+import {
+  CallgrindCounter,
+  jsFunctionAt,
+  KINDS,
+  type KindCounts,
+  kindOf,
+  PERF_MAP_NODE_ARGS,
+  valgrindVersion,
+} from '../../load/lib/callgrind.ts';
 import { runLoad } from '../../load/lib/cannon.ts';
 import { freePort, spawnServer } from '../../load/lib/spawn-origin.ts';
 
 test('instructions per request follow the work a request does', async () => {
   assert.ok(valgrindVersion(), 'valgrind is not installed: scripts/install-test-deps.sh (npm test) installs it');
   const dir = mkdtempSync(path.join(tmpdir(), 'callgrind-test-'));
-  const counter = new CallgrindCounter(dir, 'work', { kinds: true });
+  const counter = new CallgrindCounter(dir, 'work', { kinds: true, functions: true });
   const port = await freePort();
   const server = await spawnServer({
     name: 'callgrind-work',
@@ -24,6 +32,7 @@ test('instructions per request follow the work a request does', async () => {
     port,
     readyPath: '/?n=0',
     wrapper: counter.wrapper,
+    nodeArgs: PERF_MAP_NODE_ARGS,
     timeoutMs: 120_000,
   });
   try {
@@ -50,9 +59,14 @@ test('instructions per request follow the work a request does', async () => {
         KINDS.reduce((a, k) => a + counted.kinds!.all[k], 0),
         counted.total,
       );
+      // The request handler's own instructions, named from V8's perf map.
+      let handler = 0;
+      for (const [name, count] of counted.functions ?? [])
+        if (name.includes('test/load/work-server.ts')) handler += count;
       return {
         total: counted.total / 200,
         main: counted.main / 200,
+        handler: handler / 200,
         kinds: perRequest(counted.kinds.main),
       };
     };
@@ -71,6 +85,11 @@ test('instructions per request follow the work a request does', async () => {
     for (const w of [light, heavy, lightAgain, allocating]) {
       assert.ok(w.main > 0 && w.main <= w.total, `main ${w.main} within total ${w.total}`);
     }
+    // The loop's work is found in the handler's own JavaScript, by name.
+    assert.ok(
+      heavy.handler - light.handler > 2 * 99_000,
+      `the handler's own: heavy ${heavy.handler} vs light ${light.handler}`,
+    );
     // The loop is JavaScript's work, not the collector's...
     const js = (w: typeof light) => w.kinds['JIT code'] + w.kinds.builtins;
     assert.ok(js(heavy) - js(light) > 2 * 99_000, `JavaScript: heavy ${js(heavy)} vs light ${js(light)}`);
@@ -84,6 +103,7 @@ test('instructions per request follow the work a request does', async () => {
     );
   } finally {
     await server.stop(10_000);
+    counter.removePerfMap();
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -113,4 +133,15 @@ test('kinds of code are told apart by function name', () => {
   assert.equal(kindOf('llhttp_execute', node), 'Node C++');
   assert.equal(kindOf('node::StreamBase::WriteBuffer(v8::FunctionCallbackInfo<v8::Value> const&)', node), 'Node C++');
   assert.equal(kindOf('_int_malloc', '/usr/lib/x86_64-linux-gnu/libc.so.6'), 'libraries');
+});
+
+test("JIT code is named from V8's perf map", () => {
+  const map = [
+    [0x1000, 0x100, 'JS:*render /srv/app/node_modules/astro/dist/render.js:10:3'],
+    [0x1100, 0x80, 'JS:~handler file:///srv/app/src/server.ts:5:1'],
+  ] as const;
+  assert.equal(jsFunctionAt(map, 0x1010), 'JS render astro/dist/render.js:10:3');
+  assert.equal(jsFunctionAt(map, 0x1100), 'JS handler file:///srv/app/src/server.ts:5:1');
+  assert.equal(jsFunctionAt(map, 0x1180), undefined);
+  assert.equal(jsFunctionAt(map, 0x0fff), undefined);
 });
