@@ -10,7 +10,10 @@
 // Ours runs in its default configuration (logs at info, metrics on, POOL_POLICY=off) but is not
 // scraped: under valgrind a server runs ~50x slower, so each second's timers and scrapes would be
 // spread over ~50x fewer requests (the report's idle count says what a second costs; a scrape's
-// cost is in `npm run bench:metrics`).
+// cost is in `npm run bench:metrics`). For the same reason its render slice is 50x the default
+// (250 ms): at 5 ms, a few renders under callgrind overrun the slice and the rest wait for a
+// later turn (src/astro/render-turns.ts' slot callbacks, their timers and ticks), which at full
+// speed happens only to a saturated origin.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -45,6 +48,7 @@ const opts = readOptions(
     pages: 'tiny,async-20,mdx',
     mdxPath: '',
     logLevel: 'info',
+    renderSliceMs: 250,
     oursEnv: '',
     goals: false,
     node: false,
@@ -64,6 +68,8 @@ const opts = readOptions(
     pages: 'which pages: tiny, async-20, mdx',
     mdxPath: 'the MDX page (default: the largest MDX page of the site)',
     logLevel: 'our LOG_LEVEL (info: one line per request, the default configuration)',
+    renderSliceMs:
+      "our RENDER_SLICE_MS: the default 5 ms times callgrind's ~50x slowdown, so render turns hold back as many renders as at full speed",
     goals: "count the goals' rungs instead: bare, ours with logs at warn and metrics off, + the log line, + metrics",
     node: "count @astrojs/node (dist-node/) too, between bare and ours: ours' '÷ the one before' is then ours ÷ @astrojs/node",
     kinds: 'read every dump by kind of code (JIT code, builtins, GC, compiler...): a second table (--no-kinds to skip)',
@@ -98,6 +104,7 @@ const timeoutMs = 300_000;
 const oursEnv = (env: Record<string, string>) =>
   benchOursEnv({
     LOG_LEVEL: opts.logLevel,
+    RENDER_SLICE_MS: String(opts.renderSliceMs),
     ...env,
     ...(opts.oursEnv ? (JSON.parse(opts.oursEnv) as Record<string, string>) : {}),
   });
@@ -220,7 +227,8 @@ const markdown = [
   `# Instructions per request${opts.goals ? ', rung by rung' : ': ours vs bare'} (${new Date().toISOString()})`,
   '',
   `${version}, callgrind; ${opts.windows} windows per server and page, alternating, ${opts.connections} connections; ` +
-    `${contenders.map((c) => `**${c.name}**: ${c.what}`).join('; ')}; POOL_POLICY=off${opts.oursEnv ? `, and ${opts.oursEnv}` : ''}; ` +
+    `${contenders.map((c) => `**${c.name}**: ${c.what}`).join('; ')}; POOL_POLICY=off, RENDER_SLICE_MS=${opts.renderSliceMs} ` +
+    `(callgrind's slowdown)${opts.oursEnv ? `, and ${opts.oursEnv}` : ''}; ` +
     `every server with AsyncContextFrame${opts.singleThreaded ? ' and --single-threaded' : ''}. ` +
     'The main thread (the event loop) per window: medians (min–max), ratios of per-window pairs. A major GC or a ' +
     'compilation lands in one window, so the last three columns take every window together (sum of instructions ÷ ' +
