@@ -35,6 +35,9 @@ export interface Counted {
   functions?: Map<string, number>;
 }
 
+/** Node flags for `functions`: V8 writes /tmp/perf-<pid>.map, and interpreted functions get code of their own to be named by. */
+export const PERF_MAP_NODE_ARGS = ['--perf-basic-prof', '--interpreted-frames-native-stack'];
+
 /**
  * What executed the instructions, told from the function names in the dump (node ships its
  * symbols). `JIT code` is what V8 compiled from JavaScript (no symbol); `builtins` are V8's
@@ -44,16 +47,13 @@ export interface Counted {
  * `V8 runtime` is the rest of V8; `Node C++` is Node, libuv, llhttp and their libraries inside
  * the node binary; `libraries` is libc, the kernel's vDSO and the rest outside it.
  */
-/** Node flags for `functions`: V8 writes /tmp/perf-<pid>.map, and interpreted functions get code of their own to be named by. */
-export const PERF_MAP_NODE_ARGS = ['--perf-basic-prof', '--interpreted-frames-native-stack'];
-
 export const KINDS = ['JIT code', 'builtins', 'GC', 'compiler', 'V8 runtime', 'Node C++', 'libraries'] as const;
 export type Kind = (typeof KINDS)[number];
 export type KindCounts = Record<Kind, number>;
 
 // Classes and namespaces of v8::internal that belong to the heap and its collectors.
 const GC_CLASS =
-  /^(?:heap|anon|Heap$|HeapAllocator|HeapLayout|HeapVerifier|Scaveng|Mark|Minor|Major|Incremental|Concurrent|Sweep|Evacuat|Compact|RecordMigrated|LiveObject|PointersUpdat|Updat.*Slot|.*Space$|.*Page|MemoryAllocator|MemoryChunk|MemoryReducer|MemoryBalancer|.*Slot|RememberedSet|Ephemeron|Weak|GC|Gc|Safepoint|LocalHeap|LocalAllocat|MainAllocator|LinearAllocation|.*Allocat.*Observer|ObjectStats|Pretenuring|ArrayBufferSweeper|ArrayBufferList|ExternalPointer|.*Barrier|.*Visitor|BodyDescriptor|FreeList|Free[A-Z]|StressScavenge|ScavengeJob|Collection|HeapObjectIterator|EmbedderStack|ManualGCScope|CodeFlush|MarkBit|Unified|CppHeap|TracedHandles|GlobalHandles)/;
+  /^(?:heap|Heap$|HeapAllocator|HeapLayout|HeapVerifier|Scaveng|Mark|Minor|Major|Incremental|Concurrent|Sweep|Evacuat|Compact|RecordMigrated|LiveObject|PointersUpdat|Updat.*Slot|.*Space$|.*Page|MemoryAllocator|MemoryChunk|MemoryReducer|MemoryBalancer|.*Slot|RememberedSet|Ephemeron|Weak|GC|Gc|Safepoint|LocalHeap|LocalAllocat|MainAllocator|LinearAllocation|.*Allocat.*Observer|ObjectStats|Pretenuring|ArrayBufferSweeper|ArrayBufferList|ExternalPointer|.*Barrier|.*Visitor|BodyDescriptor|FreeList|Free[A-Z]|StressScavenge|ScavengeJob|Collection|HeapObjectIterator|EmbedderStack|ManualGCScope|CodeFlush|MarkBit|Unified|CppHeap|TracedHandles|GlobalHandles)/;
 const COMPILER_CLASS =
   /^(?:compiler|maglev|baseline|interpreter|wasm|turboshaft|Compiler|Parser|PreParser|Scanner|Ast|BytecodeGenerator|Optimiz|Zone|Assembler|MacroAssembler|CodeGenerator|Deoptimiz|Lazy.*Compile|BackgroundCompile|Script.*Compile|Func.*Literal|Scope|DeclarationScope|Variable)/;
 
