@@ -46,8 +46,12 @@ export const BUILDS = {
 
 export type BuildName = keyof typeof BUILDS;
 
-/** What goes into a build of the site: sources, public files, the adapter, the config. */
-const SOURCES = ['demo', 'src/adapter'];
+/**
+ * What goes into a build of the site: sources, public files, the config, and src/: besides the
+ * adapter, Astro bundles the modules it names into the server build (the session driver, the
+ * cache provider and what they import).
+ */
+const SOURCES = ['demo', 'src'];
 
 function newestMtime(target: string): number {
   const full = path.join(ROOT, target);
