@@ -9,8 +9,9 @@
 // never reaches it (it keeps its copies until they expire); the publishing instance reports it
 // (`fanout: 'failed'`, origin_cache_purge_fanout_failures_total) when Redis refused the message.
 import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import type { FastifyBaseLogger } from 'fastify';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis as RedisClient, RedisOptions } from 'ioredis';
 import type { FanOutStatus, Purger } from './purge.ts';
 import type { PurgeRequest } from './store.ts';
 
@@ -78,6 +79,13 @@ export interface RedisPurgeFanOut {
   close(): Promise<void>;
 }
 
+/**
+ * ioredis, loaded only when REDIS_URL asks for it: loaded, its modules stay in the heap for the
+ * life of the process (~1 MiB after a full GC), which every major GC marks again.
+ */
+const loadRedis = (): typeof RedisClient =>
+  (createRequire(import.meta.url)('ioredis') as typeof import('ioredis')).Redis;
+
 /** Opens the two connections (in the background) and subscribes. */
 export function startRedisPurgeFanOut({ url, apply, log, onFailure }: RedisPurgeFanOutOptions): RedisPurgeFanOut {
   if (!/^rediss?:\/\/./.test(url))
@@ -93,6 +101,7 @@ export function startRedisPurgeFanOut({ url, apply, log, onFailure }: RedisPurge
     autoResubscribe: false, // subscribed on every 'ready' below
     retryStrategy: (times) => Math.min(100 * 2 ** times, RECONNECT_MAX_DELAY_MS),
   };
+  const Redis = loadRedis();
   const publisher = new Redis(url, { ...options, connectionName: 'astro-origin-purge-pub' });
   const subscriber = new Redis(url, { ...options, connectionName: 'astro-origin-purge-sub' });
   const channel = purgeChannel(publisher.options.db);

@@ -3,9 +3,25 @@
 // in Redis, REDIS_URL). Astro bundles this module into the server build (session.driver's
 // entrypoint) and calls its default export once, on the first request that touches a session.
 import type { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
 import type { Driver } from 'unstorage';
 import fsLiteDriver from 'unstorage/drivers/fs-lite';
-import redisDriver from 'unstorage/drivers/redis';
+import type redisDriverType from 'unstorage/drivers/redis';
+
+/**
+ * unstorage's Redis driver, and with it ioredis, loaded only when REDIS_URL asks for it: loaded,
+ * their modules stay in the heap for the life of the process (~2 MiB after a full GC), which every
+ * major GC marks again. Astro loads this module on the first request that renders a page, so a
+ * static import put them in every origin. Loaded synchronously (unstorage's CommonJS build of the
+ * same driver), as Astro calls the default export synchronously.
+ */
+function loadRedisDriver(): typeof redisDriverType {
+  // Its CommonJS build exports the driver factory itself.
+  const loaded = createRequire(import.meta.url)('unstorage/drivers/redis') as
+    | typeof redisDriverType
+    | { default: typeof redisDriverType };
+  return typeof loaded === 'function' ? loaded : loaded.default;
+}
 
 /** The build-time options the adapter passes (session.driver.config). */
 export interface SessionDriverOptions {
@@ -24,7 +40,7 @@ export default function sessionDriver(options: SessionDriverOptions = {}, env = 
   if (url) {
     // A Redis that is down fails the request that reads the session (Astro answers 500) rather
     // than hanging it: ioredis would queue commands while it reconnects, for ever by default.
-    const driver = redisDriver({
+    const driver = loadRedisDriver()({
       url,
       base: options.redisPrefix ?? DEFAULT_REDIS_PREFIX,
       maxRetriesPerRequest: 2,
