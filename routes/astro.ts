@@ -41,6 +41,8 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
   const queueEnabled = queuedRenderingEnabled(app);
   const nodesCountable = queueEnabled && enableQueueNodeCounting(build.fetchState);
   const allowedDomains = app.getAllowedDomains?.() ?? [];
+  // createRequest builds the Web Request only where allowedDomains asks for it (bridge.ts).
+  const astroNode = allowedDomains.length ? build.astroNode : undefined;
   const prerenderedErrorPageFetch = await createErrorPageFetch(build.clientDir);
 
   // Astro endpoints read the raw body themselves (JSON, form data, text...): hand it over as
@@ -48,7 +50,7 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   fastify.addHook('onResponse', (request, _reply, done) => {
-    releaseWebRequest(request);
+    releaseWebRequest(request, astroNode);
     done();
   });
   // The origin cache revalidates in the background through waitUntil; shutdown lets it finish briefly.
@@ -61,7 +63,7 @@ const astroRoutes: FastifyPluginAsync<AstroRoutesOptions> = async (fastify, { bu
     url: '/*',
     exposeHeadRoute: false,
     async handler(request, reply) {
-      const { request: webRequest, clientAddress } = toWebRequest(request, allowedDomains);
+      const { request: webRequest, clientAddress } = toWebRequest(request, allowedDomains, astroNode);
       // As @astrojs/node: prerendered routes count too (config redirects, prerendered endpoints),
       // except prerendered pages, which were files: a path that reaches here has no file, and
       // Astro answers it with the 404 page.

@@ -3,7 +3,7 @@
 import diagnostics from 'node:diagnostics_channel';
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
-import { createRequest, getAbortControllerCleanup } from 'astro/app/node';
+import type { createRequest, getAbortControllerCleanup } from 'astro/app/node';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { clientAddressOf } from './astro-internals.ts';
 
@@ -31,6 +31,12 @@ export interface WebRequest {
 /** The `security.allowedDomains` of the site: the hosts whose X-Forwarded-* Astro trusts. */
 export type AllowedDomains = NonNullable<Parameters<typeof createRequest>[1]>['allowedDomains'];
 
+/** Astro's Node request helpers, taken from the build's own bundled copy (LoadedBuild.astroNode). */
+export interface AstroNodeApi {
+  createRequest: typeof createRequest;
+  getAbortControllerCleanup: typeof getAbortControllerCleanup;
+}
+
 /**
  * Without security.allowedDomains, Astro trusts neither Host nor X-Forwarded-*: createRequest
  * gives `<protocol>://localhost<path>`, the request's headers and the socket's address. That
@@ -43,12 +49,17 @@ export type AllowedDomains = NonNullable<Parameters<typeof createRequest>[1]>['a
  * are trusted exactly when Astro trusts them. Fastify has already read the body within its
  * bodyLimit (413 past it); it is handed over as bytes.
  */
-export function toWebRequest(request: FastifyRequest, allowedDomains: AllowedDomains): WebRequest {
+export function toWebRequest(
+  request: FastifyRequest,
+  allowedDomains: AllowedDomains,
+  astroNode?: AstroNodeApi,
+): WebRequest {
   const raw = request.raw;
   const body = request.body;
   const withBody = Buffer.isBuffer(body) && body.byteLength > 0 && raw.method !== 'GET' && raw.method !== 'HEAD';
   if (allowedDomains?.length) {
-    const web = createRequest(raw, { skipBody: true, allowedDomains });
+    if (!astroNode) throw new TypeError("toWebRequest: allowedDomains needs the build's astroNode (LoadedBuild)");
+    const web = astroNode.createRequest(raw, { skipBody: true, allowedDomains });
     // The address is on this object only, not on a copy made to add the body.
     const clientAddress = clientAddressOf(web);
     return { request: withBody ? new Request(web, { body: body as Buffer<ArrayBuffer> }) : web, clientAddress };
@@ -124,12 +135,15 @@ class NodeRequest extends Request {
   }
 }
 
-/** Drops the socket listener the request's signal added (ours or createRequest's), once the exchange is over. */
-export function releaseWebRequest(request: FastifyRequest): void {
+/**
+ * Drops the socket listener the request's signal added (ours, or createRequest's: pass the
+ * build's astroNode when allowedDomains made createRequest build it), once the exchange is over.
+ */
+export function releaseWebRequest(request: FastifyRequest, astroNode?: AstroNodeApi): void {
   const raw = request.raw as RawWithSignal;
   raw[releaseSignal]?.();
   raw[releaseSignal] = null;
-  getAbortControllerCleanup(raw)?.();
+  astroNode?.getAbortControllerCleanup(raw)?.();
 }
 
 export interface SendHooks {

@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import type { BuildOptions, StaticHeadersEntry } from '../adapter/index.ts';
 import { BuildLoadError } from '../errors.ts';
 import type { AstroApp } from './astro-internals.ts';
+import type { AstroNodeApi } from './bridge.ts';
 
 export interface LoadedBuild {
   app: AstroApp;
@@ -19,6 +20,8 @@ export interface LoadedBuild {
   staticHeaders: StaticHeadersEntry[];
   /** The build's own copy of Astro's FetchState class (undefined in builds of older adapters). */
   fetchState?: unknown;
+  /** Astro's Node request helpers, the build's own copy (a build of an older adapter: astro/app/node's). */
+  astroNode: AstroNodeApi;
 }
 
 /**
@@ -27,7 +30,7 @@ export interface LoadedBuild {
  */
 export async function loadBuild(buildDir: string): Promise<LoadedBuild> {
   const entry = path.resolve(buildDir, 'server', 'entry.mjs');
-  let mod: { app?: AstroApp; options?: BuildOptions; FetchState?: unknown };
+  let mod: { app?: AstroApp; options?: BuildOptions; FetchState?: unknown } & Partial<AstroNodeApi>;
   try {
     mod = await import(pathToFileURL(entry).href);
   } catch (err) {
@@ -68,5 +71,9 @@ export async function loadBuild(buildDir: string): Promise<LoadedBuild> {
     buildFormat: options.buildFormat ?? 'directory',
     staticHeaders,
     fetchState: mod.FetchState,
+    astroNode:
+      mod.createRequest && mod.getAbortControllerCleanup
+        ? { createRequest: mod.createRequest, getAbortControllerCleanup: mod.getAbortControllerCleanup }
+        : await import('astro/app/node'),
   };
 }
