@@ -58,7 +58,10 @@ export function toWebRequest(
   const body = request.body;
   const withBody = Buffer.isBuffer(body) && body.byteLength > 0 && raw.method !== 'GET' && raw.method !== 'HEAD';
   if (allowedDomains?.length) {
-    if (!astroNode) throw new TypeError("toWebRequest: allowedDomains needs the build's astroNode (LoadedBuild)");
+    if (!astroNode)
+      throw new TypeError(
+        "toWebRequest: with allowedDomains, Astro's createRequest builds the request: pass the build's LoadedBuild.astroNode as the third argument",
+      );
     const web = astroNode.createRequest(raw, { skipBody: true, allowedDomains });
     // The address is on this object only, not on a copy made to add the body.
     const clientAddress = clientAddressOf(web);
