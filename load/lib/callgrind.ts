@@ -396,11 +396,6 @@ export function instructionRows(
   });
 }
 
-/**
- * One row a page and server: instructions per request by kind of code over all windows
- * together (sum ÷ sum of requests), the main thread's for every kind, then every thread's GC
- * and compiler (V8 runs both partly on threads of their own).
- */
 export const KIND_COLUMNS = [
   'page',
   'server',
@@ -409,6 +404,11 @@ export const KIND_COLUMNS = [
   'all threads: compiler',
 ];
 
+/**
+ * One row a page and server: instructions per request by kind of code over all windows
+ * together (sum ÷ sum of requests), the main thread's for every kind, then every thread's GC
+ * and compiler (V8 runs both partly on threads of their own).
+ */
 export function kindRows(
   windows: readonly CountedWindow[],
   pages: ReadonlyArray<{ name: string; label: string }>,

@@ -81,7 +81,7 @@ export interface RedisPurgeFanOut {
 
 /**
  * ioredis, loaded only when REDIS_URL asks for it: loaded, its modules stay in the heap for the
- * life of the process (~1 MiB after a full GC), which every major GC marks again.
+ * life of the process (~2 MiB after a full GC), which every major GC marks again.
  */
 const loadRedis = (): typeof RedisClient =>
   (createRequire(import.meta.url)('ioredis') as typeof import('ioredis')).Redis;
