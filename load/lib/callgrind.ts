@@ -35,8 +35,17 @@ export interface Counted {
   functions?: Map<string, number>;
 }
 
-/** Node flags for `functions`: V8 writes /tmp/perf-<pid>.map, and interpreted functions get code of their own to be named by. */
-export const PERF_MAP_NODE_ARGS = ['--perf-basic-prof', '--interpreted-frames-native-stack'];
+/**
+ * Node flags for `functions`: V8 writes /tmp/perf-<pid>.map, and interpreted functions get code
+ * of their own to be named by. `--perf-basic-prof` also turns on V8's log, which would land as
+ * isolate-*.log in the server's working directory (the checkout): it goes to /tmp instead.
+ */
+export const PERF_MAP_NODE_ARGS = [
+  '--perf-basic-prof',
+  '--interpreted-frames-native-stack',
+  '--logfile=/tmp/v8-%p.log',
+  '--no-logfile-per-isolate',
+];
 
 /**
  * What executed the instructions, told from the function names in the dump (node ships its
@@ -304,9 +313,11 @@ export class CallgrindCounter {
     return { total, main, ...(kinds ? { kinds } : {}), ...(functions ? { functions } : {}) };
   }
 
-  /** Removes the perf map V8 wrote for the process (`functions`), once it has exited. */
+  /** Removes the perf map and the log V8 wrote for the process (`functions`), once it has exited. */
   removePerfMap(): void {
-    if (this.#pid) rmSync(`/tmp/perf-${this.#pid}.map`, { force: true });
+    if (!this.#pid) return;
+    rmSync(`/tmp/perf-${this.#pid}.map`, { force: true });
+    rmSync(`/tmp/v8-${this.#pid}.log`, { force: true });
   }
 
   #files(): string[] {
