@@ -65,6 +65,7 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 4321) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # close-with-grace drains in-flight requests on SIGTERM (docker stop).
 STOPSIGNAL SIGTERM
-# AsyncContextFrame: stray promise rejections are logged with their request id, at no
-# measurable cost (the Node 24 default; README, "Running in production").
-CMD ["node", "--experimental-async-context-frame", "src/server.ts"]
+# The flags of npm start (src/node-flags.ts): AsyncContextFrame, so stray promise rejections
+# are logged with their request id at no measurable cost (the Node 24 default), and a 64 MiB
+# semi-space, ~27 % less CPU a request (README, "Running in production").
+CMD ["node", "--experimental-async-context-frame", "--max-semi-space-size=64", "src/server.ts"]

@@ -1,6 +1,7 @@
 // The request being served, for log lines written outside any request object (stray
 // rejections, Astro's own log lines). One AsyncLocalStorage for the whole origin.
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { nodeFlags } from './node-flags.ts';
 
 /**
  * Whether AsyncLocalStorage is cheap on this runtime: with AsyncContextFrame (default from
@@ -10,7 +11,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
  */
 export function asyncContextIsCheap(): boolean {
   const major = Number(process.versions.node.split('.')[0]);
-  const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  const flags = nodeFlags();
   return major >= 24
     ? !flags.includes('--no-async-context-frame')
     : flags.includes('--experimental-async-context-frame');

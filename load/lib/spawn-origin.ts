@@ -6,6 +6,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { NODE_FLAGS } from '../../src/node-flags.ts';
 import { ROOT, reportsDir } from './paths.ts';
 
 export const HOST = '127.0.0.1';
@@ -152,8 +153,8 @@ export interface OriginOptions {
   script?: string;
   /** Arguments after the build directory. */
   args?: string[];
-  /** Run with AsyncContextFrame, as `npm start` and the Docker image do (default true). */
-  asyncContextFrame?: boolean;
+  /** Run with the origin's Node flags (src/node-flags.ts), as `npm start` and the Docker image do (default true). */
+  nodeFlags?: boolean;
   /** Extra origin environment (POOL_POLICY, METRICS_ENABLED, WORKERS…). */
   env?: Record<string, string>;
   nodeArgs?: string[];
@@ -189,7 +190,7 @@ export const NO_SHEDDING = {
 export const NO_ORIGIN_CACHE = { CACHE_MAX_BYTES: '0' };
 
 /**
- * Our origin: `node --experimental-async-context-frame src/server.ts <buildDir>` with LOG_LEVEL=warn (no per-request log lines:
+ * Our origin: `node <NODE_FLAGS> src/server.ts <buildDir>` with LOG_LEVEL=warn (no per-request log lines:
  * the load generator shares the machine) and load shedding off, unless env says otherwise.
  */
 export async function spawnOrigin({
@@ -197,7 +198,7 @@ export async function spawnOrigin({
   buildDir = 'dist',
   script = 'src/server.ts',
   args = [],
-  asyncContextFrame = true,
+  nodeFlags = true,
   env = {},
   nodeArgs = [],
   shedding = false,
@@ -213,9 +214,8 @@ export async function spawnOrigin({
     name,
     script,
     args: [buildDir, ...args],
-    // As `npm start` and the Docker image run it: with AsyncContextFrame, AsyncLocalStorage
-    // (the per-request pool policy, request ids on stray rejections) costs nothing measurable.
-    nodeArgs: [...(asyncContextFrame ? ['--experimental-async-context-frame'] : []), ...nodeArgs],
+    // As `npm start` and the Docker image run it.
+    nodeArgs: [...(nodeFlags ? NODE_FLAGS : []), ...nodeArgs],
     port,
     env: {
       LOG_LEVEL: 'warn',
@@ -257,13 +257,13 @@ export async function spawnAstroNode({
 
 /**
  * The bare yardstick (load/bare-server.ts): node:http around the same build's App, nothing
- * else. Run with the same Node flags as our origin (AsyncContextFrame), so the two differ
- * only in the server code.
+ * else. Run with the same Node flags as our origin (NODE_FLAGS), so the two differ only in the
+ * server code.
  */
 export async function spawnBare({
   name = 'bare',
   buildDir = 'dist',
-  asyncContextFrame = true,
+  nodeFlags = true,
   env = {},
   nodeArgs = [],
   wrapper,
@@ -273,7 +273,7 @@ export async function spawnBare({
     name,
     script: path.join('load', 'bare-server.ts'),
     args: [buildDir],
-    nodeArgs: [...(asyncContextFrame ? ['--experimental-async-context-frame'] : []), ...nodeArgs],
+    nodeArgs: [...(nodeFlags ? NODE_FLAGS : []), ...nodeArgs],
     wrapper,
     timeoutMs,
     // The demo enables Astro's cache with our provider, which runs inside app.render() too:

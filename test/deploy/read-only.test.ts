@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { freePort, statusOf } from '../../load/lib/spawn-origin.ts';
+import { NODE_FLAGS } from '../../src/node-flags.ts';
 import { DEMO_BUILD, launch, ROOT } from '../helpers/origin.ts';
 
 // A private mount namespace needs root (CI and these machines run tests as root).
@@ -24,7 +25,7 @@ test('the origin serves and drains with its app directory read-only', {
     'mount -o remount,bind,ro "$0" "$0"',
     'cd "$0"',
     'if touch .read-only-probe 2>/dev/null; then exit 97; fi',
-    'exec "$1" --experimental-async-context-frame src/server.ts',
+    `exec "$1" ${NODE_FLAGS.join(' ')} src/server.ts`,
   ].join(' && ');
   const { child, output, exited } = launch(
     'unshare',

@@ -34,7 +34,7 @@ export interface OriginProcess {
 /**
  * The origin as its own process (`node <entry>`), as an operator runs it: the load scenarios'
  * harness (load/lib/spawn-origin.ts), with the defaults tests want — load shedding as
- * configured, no AsyncContextFrame unless asked (tests of both runtimes pass nodeArgs).
+ * configured, none of npm start's Node flags unless asked (tests of both runtimes pass nodeArgs).
  */
 export async function spawnOrigin(
   env: Record<string, string> = {},
@@ -46,7 +46,7 @@ export async function spawnOrigin(
     script: entry,
     buildDir,
     args: rest,
-    asyncContextFrame: false,
+    nodeFlags: false,
     shedding: true,
     nodeArgs,
     timeoutMs,

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { stringify as stringifyYaml } from 'yaml';
+import { NODE_FLAGS } from '../../src/node-flags.ts';
 import {
   allPanels,
   at,
@@ -384,6 +385,13 @@ describe('Dockerfile', () => {
     );
   });
 
+  test('npm start and npm run demo run the server with the Node flags the image runs it with', () => {
+    const { scripts } = JSON.parse(readFileSync(at('package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const server = `node ${NODE_FLAGS.join(' ')} src/server.ts`;
+    assert.equal(scripts.start, server);
+    assert.ok(scripts.demo?.endsWith(`&& ${server}`), scripts.demo);
+  });
+
   test('the build stage builds the site that the runtime copies', () => {
     const build = stage('build');
     assert.ok(
@@ -405,7 +413,7 @@ describe('Dockerfile', () => {
       ['node'],
     );
     const cmd = JSON.parse(instruction(runtime, 'CMD').at(-1)?.args ?? '[]') as string[];
-    assert.deepEqual(cmd, ['node', '--experimental-async-context-frame', 'src/server.ts']);
+    assert.deepEqual(cmd, ['node', ...NODE_FLAGS, 'src/server.ts']);
     assert.ok(existsSync(at(cmd.at(-1) as string)));
     const env = instruction(runtime, 'ENV')
       .map((i) => i.args)
