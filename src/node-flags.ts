@@ -15,9 +15,9 @@ export const SEMI_SPACE_MIB = 64;
 /** The flags, in the order `npm start` passes them. */
 export const NODE_FLAGS = ['--experimental-async-context-frame', `--max-semi-space-size=${SEMI_SPACE_MIB}`] as const;
 
-/** This process's Node flags: its command line's, then NODE_OPTIONS'. */
+/** This process's Node flags in the order Node applies them: NODE_OPTIONS', then the command line's. */
 export function nodeFlags(): string[] {
-  return [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean)];
+  return [...(process.env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean), ...process.execArgv];
 }
 
 /** The semi-space size this process was started with, in MiB; undefined for V8's default. */

@@ -53,6 +53,18 @@ test('given the flag through NODE_OPTIONS (the bin), the origin reads it there',
   }
 });
 
+test('the command line wins over NODE_OPTIONS, as it does in V8', async () => {
+  const origin = await spawnOrigin(
+    { LOG_LEVEL: 'info', NODE_OPTIONS: '--max-semi-space-size=16' },
+    { nodeArgs: [...NODE_FLAGS] },
+  );
+  try {
+    assert.equal((await ready(origin.output))[0]?.semiSpaceMiB, SEMI_SPACE_MIB);
+  } finally {
+    await origin.stop();
+  }
+});
+
 test('started without it, the origin says once at info which flag to add', async () => {
   const origin = await spawnOrigin({ LOG_LEVEL: 'info', NODE_OPTIONS: '' });
   try {
