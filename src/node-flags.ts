@@ -7,8 +7,8 @@
  * 16. Astro allocates ~65 KB per tiny page and ~1.6 MB per large MDX page, most of it garbage
  * by the response; with 50 renders in flight, 16 MiB fills before they finish, so their objects
  * get copied and promoted to the old generation, which then needs marking. At 64 MiB, measured
- * side by side on the demo, ours used 27-29 % less CPU a request (README, *Young generation*);
- * the young generation may then take 128 MiB of memory (two semi-spaces) instead of 32.
+ * side by side on the demo's bench pages, ours used 21-29 % less CPU a request (README, *Node
+ * flags*); the young generation may then take 128 MiB of memory (two semi-spaces) instead of 32.
  */
 export const SEMI_SPACE_MIB = 64;
 
