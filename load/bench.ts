@@ -32,6 +32,7 @@ const opts = readOptions(
     connections: 50,
     duration: 10,
     rounds: 3,
+    sets: 1,
     warmup: 30,
     policy: 'off',
     logLevel: 'info',
@@ -61,6 +62,7 @@ const opts = readOptions(
     connections: 'autocannon connections (every server)',
     duration: 'seconds per measured run',
     rounds: 'rounds; in each the servers take turns on each target, in a rotated order',
+    sets: 'sets of three servers for the closed loop, each freshly started, warmed up and given --rounds rounds (two processes of one server differ by a few per cent for life)',
     warmup: 'seconds of warm-up per server, spread over the targets',
     policy: `our POOL_POLICY (${POOL_POLICIES.join('|')}); the others run Astro's default`,
     logLevel: 'our LOG_LEVEL (info: one line per request, the default configuration)',
@@ -134,39 +136,48 @@ async function startTrio(): Promise<Trio> {
   }
 }
 
-let trio: Trio | undefined;
-let targets: Target[];
-let runs: Awaited<ReturnType<typeof alternate>>;
+if (!(opts.sets >= 1)) throw new Error(`--sets ${opts.sets}: give the number of server sets, 1 or more`);
+let found: Target[] | undefined;
+const runs: Awaited<ReturnType<typeof alternate>> = { runs: [], problems: [] };
 let paced: PacedResult | undefined;
-try {
-  trio = await startTrio();
-  const { bare, ours, node } = trio;
-  targets = await benchTargets(ours.url, ourBuild, {
-    tinyPath: opts.tinyPath,
-    asyncPath: opts.asyncPath,
-    mdxPath: opts.mdxPath,
-    astroPath: opts.astroPath,
-    assetPath: opts.assetPath,
-    withAsset: opts.asset,
-  });
-  console.error(`targets: ${targets.map((t) => `${t.name} ${t.paths[0]}`).join(', ')}`);
+for (let set = 1; set <= opts.sets; set++) {
+  if (opts.sets > 1) console.error(`closed loop, set ${set}/${opts.sets}: three fresh servers`);
+  let trio: Trio | undefined;
+  try {
+    trio = await startTrio();
+    const { bare, ours, node } = trio;
+    found ??= await benchTargets(ours.url, ourBuild, {
+      tinyPath: opts.tinyPath,
+      asyncPath: opts.asyncPath,
+      mdxPath: opts.mdxPath,
+      astroPath: opts.astroPath,
+      assetPath: opts.assetPath,
+      withAsset: opts.asset,
+    });
+    if (set === 1) console.error(`targets: ${found.map((t) => `${t.name} ${t.paths[0]}`).join(', ')}`);
 
-  const variants: Variant[] = [
-    { name: OURS, url: ours.url, pid: ours.child.pid },
-    { name: BARE, url: bare.url, pid: bare.child.pid, skip: (t) => t.name === 'static' },
-    { name: NODE, url: node.url, pid: node.child.pid },
-  ];
-  runs = await alternate({
-    variants,
-    targets,
-    rounds: opts.rounds,
-    connections: opts.connections,
-    duration: opts.duration,
-    warmup: opts.warmup,
-  });
-} finally {
-  await trio?.stop();
+    const variants: Variant[] = [
+      { name: OURS, url: ours.url, pid: ours.child.pid },
+      { name: BARE, url: bare.url, pid: bare.child.pid, skip: (t) => t.name === 'static' },
+      { name: NODE, url: node.url, pid: node.child.pid },
+    ];
+    const result = await alternate({
+      variants,
+      targets: found,
+      rounds: opts.rounds,
+      connections: opts.connections,
+      duration: opts.duration,
+      warmup: opts.warmup,
+    });
+    // Rounds numbered across the sets: ratios pair the servers of one round, so of one set.
+    const offset = (set - 1) * opts.rounds;
+    runs.runs.push(...result.runs.map((r) => ({ ...r, round: r.round + offset })));
+    runs.problems.push(...result.problems.map((p) => (opts.sets > 1 ? `set ${set}: ${p}` : p)));
+  } finally {
+    await trio?.stop();
+  }
 }
+const targets: Target[] = found!;
 if (opts.paced) paced = await pacedRuns();
 
 /**
@@ -391,7 +402,9 @@ const cached = opts.cached ? await cachedRow() : undefined;
 const markdown = [
   `# Per-request cost: ${OURS} vs bare node:http vs ${NODE} (${new Date().toISOString()})`,
   '',
-  `${opts.connections} connections, ${opts.duration} s per run, ${opts.rounds} rounds (servers take turns, rotated order), ` +
+  `${opts.connections} connections, ${opts.duration} s per run, ${opts.rounds} rounds (servers take turns, rotated order)` +
+    (opts.sets > 1 ? ` on each of ${opts.sets} sets of freshly started servers` : '') +
+    ', ' +
     `${opts.warmup} s warm-up per server. Ours: POOL_POLICY=${policy}, WORKERS=1, LOG_LEVEL=${opts.logLevel} (lines to a file), ` +
     `metrics on, /metrics scraped every ${opts.scrapeInterval || '∞'} s. Bare: load/bare-server.ts on the same build, its App as built (it re-imports the page's module every render; ours imports it once). ` +
     `Ours and bare run with ${NODE_FLAGS.join(' ')} (as npm start); @astrojs/node as its docs run it. ` +
