@@ -140,7 +140,7 @@ export async function startOrigin(
   // Once, not from every worker: workers run with the flags the primary was started with.
   if (semiSpace === undefined && (workerSlot ?? '0') === '0')
     app.log.info(
-      `V8's young generation is at its default size: start node with --max-semi-space-size=${SEMI_SPACE_MIB} (as npm start does; NODE_OPTIONS for the astro-fastify-origin bin) for 21-29 % less CPU a request under load (measured; README, "Running in production")`,
+      `V8's young generation is at its default size: start node with --max-semi-space-size=${SEMI_SPACE_MIB} (as npm start does, and the astro-fastify-origin bin by itself on Node >= 22.15 outside Windows) for 21-29 % less CPU a request under load (measured; README, "Running in production")`,
     );
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;

@@ -2,7 +2,7 @@
 // lines that tell an operator whether V8's young generation got its size.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { NODE_FLAGS, SEMI_SPACE_MIB, semiSpaceMiB } from '../src/node-flags.ts';
+import { NODE_FLAGS, restartArgv, SEMI_SPACE_MIB, semiSpaceMiB } from '../src/node-flags.ts';
 import { logLines, spawnOrigin } from './helpers/origin.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -15,6 +15,32 @@ test('semiSpaceMiB reads the flag in either spelling, the last one given wins, u
   assert.equal(semiSpaceMiB(['--experimental-async-context-frame', '--max-old-space-size=512']), undefined);
   assert.equal(semiSpaceMiB([]), undefined);
   assert.ok(NODE_FLAGS.includes(`--max-semi-space-size=${SEMI_SPACE_MIB}`));
+});
+
+test('the bin restarts only without a semi-space size, adds only the flags missing and known, and keeps the rest', () => {
+  const context = {
+    execPath: '/usr/bin/node',
+    execArgv: ['--inspect'],
+    argv: ['/usr/bin/node', '/app/bin.js', 'dist'],
+    known: process.allowedNodeEnvironmentFlags,
+  };
+  assert.deepEqual(restartArgv([], context), ['/usr/bin/node', ...NODE_FLAGS, '--inspect', '/app/bin.js', 'dist']);
+  // Given by the operator, whatever the size (16: V8's own), or given by the restart itself.
+  assert.equal(restartArgv(['--max-semi-space-size=16'], context), undefined);
+  assert.equal(restartArgv([...NODE_FLAGS], context), undefined);
+  assert.deepEqual(restartArgv(['--experimental-async-context-frame'], context)?.slice(0, 3), [
+    '/usr/bin/node',
+    `--max-semi-space-size=${SEMI_SPACE_MIB}`,
+    '--inspect',
+  ]);
+  // A node that no longer knows a flag does not get it (it would refuse to start).
+  const withoutFrame = { ...context, known: new Set(['--max-semi-space-size']) };
+  assert.deepEqual(restartArgv([], withoutFrame)?.slice(0, 3), [
+    '/usr/bin/node',
+    `--max-semi-space-size=${SEMI_SPACE_MIB}`,
+    '--inspect',
+  ]);
+  assert.equal(restartArgv([], { ...context, known: new Set() }), undefined);
 });
 
 function readyLines(output: string): Array<Record<string, unknown>> {
@@ -43,7 +69,7 @@ test('started with npm start’s flags, the origin reports its semi-space and gi
   }
 });
 
-test('given the flag through NODE_OPTIONS (the bin), the origin reads it there', async () => {
+test('given the flag through NODE_OPTIONS, the origin reads it there', async () => {
   const origin = await spawnOrigin({ LOG_LEVEL: 'info', NODE_OPTIONS: `--max-semi-space-size=${SEMI_SPACE_MIB}` });
   try {
     assert.equal((await ready(origin.output))[0]?.semiSpaceMiB, SEMI_SPACE_MIB);
@@ -93,5 +119,40 @@ test('cluster workers run with the flags the primary was started with, and the h
     assert.equal(logLines(without.output()).filter((l) => HINT.test(String(l.msg))).length, 1);
   } finally {
     await without.stop();
+  }
+});
+
+// As users run it: the compiled bin, as npm links it, with no flags and type stripping off (as
+// under node_modules). process.execve exists from Node 22.15, as here.
+const BIN = { entry: 'lib/src/bin.js', nodeArgs: ['--no-experimental-strip-types'] };
+
+test('the bin, started without the flags, replaces itself with a node that has them: same pid, no hint', async () => {
+  const origin = await spawnOrigin({ LOG_LEVEL: 'info', NODE_OPTIONS: '' }, BIN);
+  try {
+    const [line] = await ready(origin.output);
+    assert.equal(line?.semiSpaceMiB, SEMI_SPACE_MIB);
+    assert.equal(line?.pid, origin.child.pid, 'the same process: signals and the orchestrator still reach it');
+    assert.doesNotMatch(origin.output(), HINT);
+    assert.equal((await fetch(`${origin.url}/`)).status, 200);
+  } finally {
+    assert.equal(await origin.stop(), 0);
+  }
+});
+
+test('the bin keeps a semi-space size it was given (the way to opt out), and its cluster workers inherit the restart', async () => {
+  const given = await spawnOrigin({ LOG_LEVEL: 'info', NODE_OPTIONS: '--max-semi-space-size=16' }, BIN);
+  try {
+    assert.equal((await ready(given.output))[0]?.semiSpaceMiB, 16);
+  } finally {
+    await given.stop();
+  }
+  const cluster = await spawnOrigin({ LOG_LEVEL: 'info', NODE_OPTIONS: '', WORKERS: '2' }, BIN);
+  try {
+    assert.deepEqual(
+      (await ready(cluster.output, 2)).map((l) => l.semiSpaceMiB),
+      [SEMI_SPACE_MIB, SEMI_SPACE_MIB],
+    );
+  } finally {
+    assert.equal(await cluster.stop(), 0);
   }
 });
