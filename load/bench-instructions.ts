@@ -17,7 +17,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { NODE_FLAGS } from '../src/node-flags.ts';
+import { NODE_FLAGS, RUNTIME_V8_FLAGS } from '../src/node-flags.ts';
 import { buildDirFor } from './lib/build.ts';
 import {
   CallgrindCounter,
@@ -230,7 +230,7 @@ const markdown = [
   `${version}, callgrind; ${opts.windows} windows per server and page, alternating, ${opts.connections} connections; ` +
     `${contenders.map((c) => `**${c.name}**: ${c.what}`).join('; ')}; POOL_POLICY=off, RENDER_SLICE_MS=${opts.renderSliceMs} ` +
     `(callgrind's slowdown)${opts.oursEnv ? `, and ${opts.oursEnv}` : ''}; ` +
-    `ours and bare with ${NODE_FLAGS.join(' ')} (as npm start), @astrojs/node as its docs run it${opts.singleThreaded ? '; every server with --single-threaded' : ''}. ` +
+    `ours and bare with ${NODE_FLAGS.join(' ')} (as npm start) and ${RUNTIME_V8_FLAGS.join(' ')}, @astrojs/node as its docs run it${opts.singleThreaded ? '; every server with --single-threaded' : ''}. ` +
     'The main thread (the event loop) per window: medians (min–max), ratios of per-window pairs. A major GC or a ' +
     'compilation lands in one window, so the last three columns take every window together (sum of instructions ÷ ' +
     "sum of requests): the main thread's ratio to bare and to the server before, and all threads' (V8's GC and " +

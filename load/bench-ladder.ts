@@ -5,14 +5,13 @@
 // Paced side by side (lib/paced.ts): the five servers at once on one CPU, the same fixed rate
 // each, a fresh set of processes per set (one process keeps its JIT state and heap layout for
 // life: ±8 % between two processes of the same server). Also each server's idle CPU.
-import { NODE_FLAGS } from '../src/node-flags.ts';
 import { buildDirFor } from './lib/build.ts';
 import { readOptions } from './lib/options.ts';
 import { firstWarmupSeconds, type PacedRun, pacedRatios, pacedSideBySide } from './lib/paced.ts';
 import { machineNote, writeReport } from './lib/report-file.ts';
 import { scrapeEvery, settleSeconds } from './lib/scrape.ts';
 import { BENCH_PAGES } from './lib/site.ts';
-import { benchOursEnv, type Server, spawnBare, spawnOrigin, spawnPeer } from './lib/spawn-origin.ts';
+import { benchOursEnv, PEER_NODE_FLAGS, type Server, spawnBare, spawnOrigin, spawnPeer } from './lib/spawn-origin.ts';
 import { markdownTable, spread, times, withRange } from './lib/stats.ts';
 
 const opts = readOptions(
@@ -38,9 +37,9 @@ const opts = readOptions(
 );
 
 const buildDir = await buildDirFor('origin', opts.build);
-// As spawnBare and spawnOrigin run theirs: with AsyncContextFrame.
+// As spawnBare and spawnOrigin run theirs: npm start's flags, and ours' runtime V8 flags.
 const peer = (name: string, script: string) =>
-  spawnPeer({ name, script, args: [buildDir], nodeArgs: [...NODE_FLAGS], env: {} });
+  spawnPeer({ name, script, args: [buildDir], nodeArgs: [...PEER_NODE_FLAGS], env: {} });
 const ours = (name: string, env: Record<string, string>) => spawnOrigin({ name, buildDir, env: benchOursEnv(env) });
 const RUNGS: Array<{ name: string; what: string; start: () => Promise<Server> }> = [
   { name: 'bare', what: 'node:http around app.render()', start: () => spawnBare({ name: 'bare', buildDir }) },

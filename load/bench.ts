@@ -10,7 +10,7 @@
 // by side (lib/paced.ts): the three servers at once on one CPU, each at the same fixed rate, for
 // CPU-per-request ratios steadier than the closed-loop runs give, and each server's idle CPU.
 import { POOL_POLICIES, type PoolPolicyName } from '../src/config.ts';
-import { NODE_FLAGS } from '../src/node-flags.ts';
+import { NODE_FLAGS, RUNTIME_V8_FLAGS } from '../src/node-flags.ts';
 import { alternate, pairedRatio, type Run, spreadOf, type Target, type Variant } from './lib/ab.ts';
 import { benchCached, type CachedBenchResult } from './lib/bench-cached.ts';
 import { buildDirFor } from './lib/build.ts';
@@ -407,7 +407,7 @@ const markdown = [
     ', ' +
     `${opts.warmup} s warm-up per server. Ours: POOL_POLICY=${policy}, WORKERS=1, LOG_LEVEL=${opts.logLevel} (lines to a file), ` +
     `metrics on, /metrics scraped every ${opts.scrapeInterval || '∞'} s. Bare: load/bare-server.ts on the same build, its App as built (it re-imports the page's module every render; ours imports it once). ` +
-    `Ours and bare run with ${NODE_FLAGS.join(' ')} (as npm start); @astrojs/node as its docs run it. ` +
+    `Ours and bare run with ${NODE_FLAGS.join(' ')} (as npm start), and ${RUNTIME_V8_FLAGS.join(' ')} (ours sets it for itself, bare is given it); @astrojs/node as its docs run it. ` +
     'CPU µs/request: user+system time of the server process (all threads, /proc) over the run ÷ responses. ' +
     'Medians with (min–max) over the rounds; ratios are per-round pairs.',
   '',

@@ -10,7 +10,13 @@ import { answerMetricsRequests } from './cluster/metrics.ts';
 import type { Config } from './config.ts';
 import { registerPurgeFanOutMetrics } from './metrics/cache.ts';
 import { createRegistry, startMetricsListener } from './metrics/index.ts';
-import { SEMI_SPACE_MIB, semiSpaceMiB } from './node-flags.ts';
+import {
+  allocationSitePretenuring,
+  applyRuntimeV8Flags,
+  nodeFlags,
+  SEMI_SPACE_MIB,
+  semiSpaceMiB,
+} from './node-flags.ts';
 
 export interface RunningOrigin {
   app: FastifyInstance;
@@ -59,6 +65,7 @@ export async function startOrigin(
   config: Config,
   { logger, workerSlot, signal }: StartOptions = {},
 ): Promise<RunningOrigin> {
+  const v8Flags = applyRuntimeV8Flags();
   const build = await loadBuild(config.BUILD_DIR);
   const cache = configureOriginCache({ maxBytes: config.CACHE_MAX_BYTES, debugHeader: config.CACHE_DEBUG_HEADER });
   // A worker purges when its primary says so (the primary owns POST /cache/purge and Redis),
@@ -134,6 +141,7 @@ export async function startOrigin(
       buildDir: config.BUILD_DIR,
       worker: workerSlot,
       semiSpaceMiB: semiSpace,
+      allocationSitePretenuring: allocationSitePretenuring([...nodeFlags(), ...v8Flags]),
     },
     'origin ready',
   );

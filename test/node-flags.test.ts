@@ -2,8 +2,17 @@
 // lines that tell an operator whether V8's young generation got its size.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { NODE_FLAGS, restartArgv, SEMI_SPACE_MIB, semiSpaceMiB } from '../src/node-flags.ts';
-import { logLines, spawnOrigin } from './helpers/origin.ts';
+import autocannon from 'autocannon';
+import {
+  allocationSitePretenuring,
+  applyRuntimeV8Flags,
+  NODE_FLAGS,
+  RUNTIME_V8_FLAGS,
+  restartArgv,
+  SEMI_SPACE_MIB,
+  semiSpaceMiB,
+} from '../src/node-flags.ts';
+import { LARGE_DOCS_PAGE, logLines, spawnOrigin } from './helpers/origin.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const HINT = /young generation is at its default size: start node with --max-semi-space-size=64/;
@@ -41,6 +50,42 @@ test('the bin restarts only without a semi-space size, adds only the flags missi
     '--inspect',
   ]);
   assert.equal(restartArgv([], { ...context, known: new Set() }), undefined);
+});
+
+test('allocation-site pretenuring: on unless turned off, the last flag wins; the origin turns it off unless the command line names it', () => {
+  assert.equal(allocationSitePretenuring([]), true);
+  assert.equal(allocationSitePretenuring(['--no-allocation-site-pretenuring']), false);
+  assert.equal(allocationSitePretenuring(['--no_allocation_site_pretenuring', '--allocation-site-pretenuring']), true);
+  assert.deepEqual(RUNTIME_V8_FLAGS, ['--no-allocation-site-pretenuring']);
+  // Named either way by the operator: left as given.
+  assert.deepEqual(applyRuntimeV8Flags(['--allocation-site-pretenuring']), []);
+  assert.deepEqual(applyRuntimeV8Flags(['--no-allocation-site-pretenuring']), []);
+});
+
+test('under load the origin moves no allocation site to the old generation; opted out on the command line, V8 does', {
+  timeout: 120_000,
+}, async () => {
+  // V8's pretenuring statistics, a line per allocation site per scavenge: "old => new decision".
+  const decisions = /=> tenure$/m;
+  const run = async (nodeArgs: string[]) => {
+    const origin = await spawnOrigin(
+      { LOG_LEVEL: 'info', CACHE_MAX_BYTES: '0' },
+      { nodeArgs: [...NODE_FLAGS, '--trace-pretenuring-statistics', ...nodeArgs] },
+    );
+    let line: Record<string, unknown> | undefined;
+    try {
+      [line] = await ready(origin.output);
+      // ~1.6 MB allocated a render: several scavenges of the 64 MiB semi-space.
+      const result = await autocannon({ url: origin.url + LARGE_DOCS_PAGE, connections: 20, amount: 400 });
+      assert.equal(result.non2xx + result.errors, 0);
+    } finally {
+      await origin.stop();
+    }
+    // After the exit: V8 prints its trace through C's stdio, which holds it until then.
+    return { allocationSitePretenuring: line?.allocationSitePretenuring, decisions: decisions.test(origin.output()) };
+  };
+  assert.deepEqual(await run([]), { allocationSitePretenuring: false, decisions: false });
+  assert.deepEqual(await run(['--allocation-site-pretenuring']), { allocationSitePretenuring: true, decisions: true });
 });
 
 function readyLines(output: string): Array<Record<string, unknown>> {

@@ -6,7 +6,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { NODE_FLAGS } from '../../src/node-flags.ts';
+import { NODE_FLAGS, RUNTIME_V8_FLAGS } from '../../src/node-flags.ts';
 import { ROOT, reportsDir } from './paths.ts';
 
 export const HOST = '127.0.0.1';
@@ -256,9 +256,15 @@ export async function spawnAstroNode({
 }
 
 /**
+ * The Node flags a peer server (bare, the ladder's rungs) runs with to match our origin: npm
+ * start's NODE_FLAGS, and on its command line the V8 flags our origin sets for itself.
+ */
+export const PEER_NODE_FLAGS: readonly string[] = [...NODE_FLAGS, ...RUNTIME_V8_FLAGS];
+
+/**
  * The bare yardstick (load/bare-server.ts): node:http around the same build's App, nothing
- * else. Run with the same Node flags as our origin (NODE_FLAGS), so the two differ only in the
- * server code.
+ * else. Run with the same Node and V8 flags as our origin (PEER_NODE_FLAGS), so the two differ
+ * only in the server code.
  */
 export async function spawnBare({
   name = 'bare',
@@ -273,7 +279,7 @@ export async function spawnBare({
     name,
     script: path.join('load', 'bare-server.ts'),
     args: [buildDir],
-    nodeArgs: [...(nodeFlags ? NODE_FLAGS : []), ...nodeArgs],
+    nodeArgs: [...(nodeFlags ? PEER_NODE_FLAGS : []), ...nodeArgs],
     wrapper,
     timeoutMs,
     // The demo enables Astro's cache with our provider, which runs inside app.render() too:
