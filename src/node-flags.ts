@@ -29,9 +29,11 @@ export const NODE_FLAGS = ['--experimental-async-context-frame', `--max-semi-spa
  * generation from then on, where only a mark-compact frees them. Render turns hold a saturated
  * origin's waiting requests across scavenges, so sites of per-request objects (made before the
  * render waits) cross that line and stay there: every later request's objects from them are
- * then old-generation garbage. Measured side by side on the bench pages at 50 connections (2 fresh
- * sets × 2 rounds): 0.85× (0.83-0.94) the CPU a request on the large MDX page, 0.91× (0.82-0.98)
- * on the tiny page, 0.90× (0.86-0.92) on the 20-component page (README, *Node flags*).
+ * then old-generation garbage (381 sites in 1 000 MDX requests; none with the flag). Side by side
+ * at 50 connections, this code against the code before: 0.89× (0.72-1.01) the CPU a request on
+ * the tiny page, 7 of 8 rounds below 0.95; on the MDX page within the noise, 0.96× (0.71-1.27)
+ * (README, *Node flags*). Set first thing by src/runtime-v8-flags.ts: a site moved while
+ * modules load stays moved.
  */
 export const RUNTIME_V8_FLAGS = ['--no-allocation-site-pretenuring'] as const;
 

@@ -2,6 +2,7 @@
 // Process entry: configuration → origin (or, with WORKERS > 1, a primary that forks workers)
 // → graceful shutdown on SIGTERM/SIGINT.
 // Usage: astro-fastify-origin [build-dir]   (or BUILD_DIR=…; default ./dist)
+import './runtime-v8-flags.ts';
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import closeWithGrace from 'close-with-grace';
