@@ -10,13 +10,8 @@ import { answerMetricsRequests } from './cluster/metrics.ts';
 import type { Config } from './config.ts';
 import { registerPurgeFanOutMetrics } from './metrics/cache.ts';
 import { createRegistry, startMetricsListener } from './metrics/index.ts';
-import {
-  allocationSitePretenuring,
-  applyRuntimeV8Flags,
-  nodeFlags,
-  SEMI_SPACE_MIB,
-  semiSpaceMiB,
-} from './node-flags.ts';
+import { allocationSitePretenuring, nodeFlags, SEMI_SPACE_MIB, semiSpaceMiB } from './node-flags.ts';
+import { appliedV8Flags } from './runtime-v8-flags.ts';
 
 export interface RunningOrigin {
   app: FastifyInstance;
@@ -65,7 +60,6 @@ export async function startOrigin(
   config: Config,
   { logger, workerSlot, signal }: StartOptions = {},
 ): Promise<RunningOrigin> {
-  const v8Flags = applyRuntimeV8Flags();
   const build = await loadBuild(config.BUILD_DIR);
   const cache = configureOriginCache({ maxBytes: config.CACHE_MAX_BYTES, debugHeader: config.CACHE_DEBUG_HEADER });
   // A worker purges when its primary says so (the primary owns POST /cache/purge and Redis),
@@ -141,7 +135,7 @@ export async function startOrigin(
       buildDir: config.BUILD_DIR,
       worker: workerSlot,
       semiSpaceMiB: semiSpace,
-      allocationSitePretenuring: allocationSitePretenuring([...nodeFlags(), ...v8Flags]),
+      allocationSitePretenuring: allocationSitePretenuring([...nodeFlags(), ...appliedV8Flags]),
     },
     'origin ready',
   );
