@@ -114,6 +114,7 @@ export async function buildApp({
     poolPolicy: config.POOL_POLICY,
     poolSize: config.POOL_SIZE,
     renderSliceMs: config.RENDER_SLICE_MS,
+    renderTurnsAfterAcceptMs: config.RENDER_TURNS_AFTER_ACCEPT_MS,
     staticCacheControl: config.STATIC_CACHE_CONTROL,
   });
   return fastify;

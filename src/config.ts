@@ -24,6 +24,7 @@ export const configSchema = Type.Object({
   POOL_POLICY: oneOf(POOL_POLICIES, 'off'),
   POOL_SIZE: int(1000, { minimum: 0, maximum: 1_000_000 }),
   RENDER_SLICE_MS: int(5, { minimum: 0, maximum: 60_000 }),
+  RENDER_TURNS_AFTER_ACCEPT_MS: int(1000, { minimum: 0, maximum: 3_600_000 }),
   METRICS_ENABLED: Type.Boolean({ default: true }),
   METRICS_HOST: text('127.0.0.1'),
   METRICS_PORT: int(9464, { minimum: 0, maximum: 65535 }),

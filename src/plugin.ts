@@ -8,7 +8,12 @@ import { memoizePageModules } from './astro/astro-internals.ts';
 import { logAstroFaults } from './astro/faults.ts';
 import { type LoadedBuild, loadBuild } from './astro/load-build.ts';
 import { applyPoolPolicy, type PoolPolicy } from './astro/pool-policy.ts';
-import { createRenderTurns, DEFAULT_RENDER_SLICE_MS, type RenderTurns } from './astro/render-turns.ts';
+import {
+  createRenderTurns,
+  DEFAULT_RENDER_SLICE_MS,
+  DEFAULT_RENDER_TURNS_AFTER_ACCEPT_MS,
+  type RenderTurns,
+} from './astro/render-turns.ts';
 import { POOL_POLICIES, type PoolPolicyName } from './config.ts';
 import { PluginOptionsError } from './errors.ts';
 import staticFiles from './plugins/static-files.ts';
@@ -35,6 +40,11 @@ export interface AstroOriginOptions {
    * Default 5.
    */
   renderSliceMs?: number;
+  /**
+   * Milliseconds render turns apply after the server accepts a connection (turns are for taking
+   * new connections in, and cost CPU under a steady load). 0: always. Default 1000.
+   */
+  renderTurnsAfterAcceptMs?: number;
 }
 
 declare module 'fastify' {
@@ -70,6 +80,11 @@ function checkOptions(options: AstroOriginOptions): void {
   const slice = options.renderSliceMs;
   if (slice !== undefined && !(typeof slice === 'number' && slice >= 0 && slice <= 60_000))
     throw new PluginOptionsError('`renderSliceMs` must be a number of milliseconds from 0 (no limit) to 60000');
+  const afterAccept = options.renderTurnsAfterAcceptMs;
+  if (afterAccept !== undefined && !(typeof afterAccept === 'number' && afterAccept >= 0 && afterAccept <= 3_600_000))
+    throw new PluginOptionsError(
+      '`renderTurnsAfterAcceptMs` must be a number of milliseconds from 0 (turns always) to 3600000',
+    );
 }
 
 const astroOriginPlugin: FastifyPluginAsync<AstroOriginOptions> = async (fastify, options) => {
@@ -85,7 +100,13 @@ const astroOriginPlugin: FastifyPluginAsync<AstroOriginOptions> = async (fastify
   logAstroFaults(build.app, fastify.log);
   fastify.decorate('poolPolicy', policy);
   fastify.decorate('astroBuild', build);
-  fastify.decorate('renderTurns', createRenderTurns(options.renderSliceMs ?? DEFAULT_RENDER_SLICE_MS));
+  const turns = createRenderTurns(
+    options.renderSliceMs ?? DEFAULT_RENDER_SLICE_MS,
+    options.renderTurnsAfterAcceptMs ?? DEFAULT_RENDER_TURNS_AFTER_ACCEPT_MS,
+  );
+  // The app's server, whoever made it (buildApp, a user's app, a serverFactory).
+  fastify.server.on('connection', () => turns.connectionAccepted());
+  fastify.decorate('renderTurns', turns);
   fastify.decorateRequest('astroLocals', undefined);
   fastify.decorateRequest('renderFailed', false);
   decorateRouteLabel(fastify);

@@ -70,6 +70,8 @@ test('bad options are refused when the plugin is registered, with what to do', a
     [{ buildDir: 'dist', poolSize: -1 }, /`poolSize` must be an integer from 0/],
     [{ buildDir: 'dist', renderSliceMs: '5' }, /`renderSliceMs` must be a number of milliseconds from 0/],
     [{ buildDir: 'dist', renderSliceMs: -1 }, /`renderSliceMs` must be a number of milliseconds from 0/],
+    [{ buildDir: 'dist', renderTurnsAfterAcceptMs: '1000' }, /`renderTurnsAfterAcceptMs` must be a number/],
+    [{ buildDir: 'dist', renderTurnsAfterAcceptMs: Number.NaN }, /`renderTurnsAfterAcceptMs` must be a number/],
     [{ buildDir: '/nonexistent' }, /Cannot load the Astro build at \/nonexistent\/server\/entry\.mjs/],
   ];
   for (const [options, message] of cases) {

@@ -11,6 +11,14 @@
 //
 // Only the start of a render is scheduled: its synchronous part is what holds the loop (a queue
 // render is all synchronous); an async component's awaits let the loop run anyway.
+//
+// Turns apply only for a while after a connection was accepted: they are for taking new
+// connections in, and they cost. A request that waits for a turn keeps its objects alive across
+// the scavenges of the renders before it, so they are promoted and left to the major GC: on the
+// largest MDX page, under a steady load of busy keep-alive connections, turns at all times cost
+// ~1.2x the CPU a request (README, Render turns). Without a new connection there is nothing to
+// take in, so a steady saturated load runs as Node would; the first connection accepted (at the
+// end of one long loop turn) turns them on again for the ones behind it.
 
 export interface RenderTurns {
   /**
@@ -22,6 +30,8 @@ export interface RenderTurns {
   waiting(): number;
   /** Milliseconds the oldest waiting render has waited (0 when none waits). */
   oldestWaitMs(): number;
+  /** A connection was accepted: turns apply for the next `afterAcceptMs`. */
+  connectionAccepted(): void;
 }
 
 /**
@@ -31,6 +41,13 @@ export interface RenderTurns {
  */
 export const DEFAULT_RENDER_SLICE_MS = 5;
 
+/**
+ * Default RENDER_TURNS_AFTER_ACCEPT_MS: how long turns apply after a connection is accepted. A
+ * CDN or balancer opens its connections within a second or so; probes and single new clients
+ * turn them on only briefly.
+ */
+export const DEFAULT_RENDER_TURNS_AFTER_ACCEPT_MS = 1000;
+
 interface Waiter {
   resolve: () => void;
   since: number;
@@ -39,9 +56,12 @@ interface Waiter {
 /**
  * Renders start freely until `sliceMs` has passed since the first render of the turn; later ones
  * wait for a later turn. 0: no limit (every render starts at once, Node's own behaviour).
+ * `afterAcceptMs` > 0: the limit applies only that long after connectionAccepted() (and while
+ * renders still wait); 0: always.
  */
-export function createRenderTurns(sliceMs: number): RenderTurns {
+export function createRenderTurns(sliceMs: number, afterAcceptMs = 0): RenderTurns {
   const queue: Waiter[] = [];
+  let acceptedAt = Number.NEGATIVE_INFINITY;
   // When this turn's first render started; -1 once the turn is over.
   let turnStartedAt = -1;
   const endTurn = () => {
@@ -71,6 +91,7 @@ export function createRenderTurns(sliceMs: number): RenderTurns {
       if (sliceMs === 0) return undefined;
       const now = performance.now();
       if (queue.length === 0) {
+        if (afterAcceptMs > 0 && now - acceptedAt > afterAcceptMs) return undefined;
         if (turnStartedAt < 0) {
           openTurn(now);
           return undefined;
@@ -83,6 +104,9 @@ export function createRenderTurns(sliceMs: number): RenderTurns {
       });
     },
     waiting: () => queue.length,
+    connectionAccepted() {
+      acceptedAt = performance.now();
+    },
     oldestWaitMs: () => (queue.length ? performance.now() - queue[0]!.since : 0),
   };
 }

@@ -79,3 +79,22 @@ test('waiting() and oldestWaitMs() report the backlog while renders wait', async
   await Promise.all(waits);
   assert.equal(turns.waiting(), 0);
 });
+
+test('with afterAcceptMs, turns apply only that long after a connection was accepted', async () => {
+  const turns = createRenderTurns(1, 50);
+  // No connection accepted yet: a steady load of open connections renders as Node would.
+  assert.equal(turns.admit(), undefined);
+  busy(2);
+  assert.equal(turns.admit(), undefined, 'past the slice, yet no connection to take in: starts at once');
+  await new Promise((r) => setImmediate(r));
+  turns.connectionAccepted();
+  assert.equal(turns.admit(), undefined, 'the first render of a turn starts at once');
+  busy(2);
+  const wait = turns.admit();
+  assert.ok(wait instanceof Promise, 'within the window, past the slice: waits for a turn');
+  await wait;
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(turns.admit(), undefined);
+  busy(2);
+  assert.equal(turns.admit(), undefined, 'the window is over: starts at once again');
+});
