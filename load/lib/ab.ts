@@ -67,11 +67,17 @@ export async function alternate(o: AlternateOptions): Promise<{ runs: Run[]; pro
   const runs: Run[] = [];
   const problems: string[] = [];
   const perTarget = o.warmup / o.targets.length;
-  for (const variant of o.variants) {
+  // Target by target, the variants in turn, as the rounds go: every variant's first measured run
+  // then follows the same pause as its later ones (the others' runs on one target). Warmed up
+  // variant by variant, the one measured first had idled through every other's warm-up (a minute
+  // in `npm run bench`; V8's memory reducer shrinks a heap idle that long, 204 to 34 MB under
+  // --trace-gc), and that first run cost it 1.06-1.16x the CPU a request of its second-round run
+  // on the tiny page, in each of three sets.
+  for (const target of o.targets) {
     if (o.warmup <= 0) break;
-    log(`warm-up ${variant.name}: ${o.warmup} s over ${o.targets.length} target(s)`);
-    for (const target of o.targets) {
+    for (const variant of o.variants) {
       if (variant.skip?.(target)) continue;
+      log(`warm-up ${variant.name} ${target.name}: ${fixed(perTarget, 0)} s`);
       const load = await runLoad({
         url: variant.url,
         connections: o.connections,
