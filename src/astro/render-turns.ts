@@ -42,9 +42,9 @@ export interface RenderTurns {
 export const DEFAULT_RENDER_SLICE_MS = 5;
 
 /**
- * Default RENDER_TURNS_AFTER_ACCEPT_MS: how long turns apply after a connection is accepted. A
- * CDN or balancer opens its connections within a second or so; probes and single new clients
- * turn them on only briefly.
+ * Default RENDER_TURNS_AFTER_ACCEPT_MS: how long turns apply after a connection is accepted. Each
+ * accept starts it again, so it only has to outlast the gaps within a burst of new connections;
+ * a probe or a single new client turns them on for just this long.
  */
 export const DEFAULT_RENDER_TURNS_AFTER_ACCEPT_MS = 1000;
 
