@@ -64,6 +64,10 @@ declare module 'fastify' {
   }
 }
 
+/** An optional option of milliseconds: unset, or a number from 0 to `max`. */
+const isMsUpTo = (value: unknown, max: number) =>
+  value === undefined || (typeof value === 'number' && value >= 0 && value <= max);
+
 function checkOptions(options: AstroOriginOptions): void {
   if ((options.build === undefined) === (options.buildDir === undefined))
     throw new PluginOptionsError('pass exactly one of `buildDir` (the directory astro build wrote) and `build`');
@@ -77,11 +81,9 @@ function checkOptions(options: AstroOriginOptions): void {
   const cache = options.staticCacheControl;
   if (cache !== undefined && (typeof cache !== 'string' || cache === ''))
     throw new PluginOptionsError('`staticCacheControl` must be a non-empty Cache-Control value');
-  const slice = options.renderSliceMs;
-  if (slice !== undefined && !(typeof slice === 'number' && slice >= 0 && slice <= 60_000))
+  if (!isMsUpTo(options.renderSliceMs, 60_000))
     throw new PluginOptionsError('`renderSliceMs` must be a number of milliseconds from 0 (no limit) to 60000');
-  const afterAccept = options.renderTurnsAfterAcceptMs;
-  if (afterAccept !== undefined && !(typeof afterAccept === 'number' && afterAccept >= 0 && afterAccept <= 3_600_000))
+  if (!isMsUpTo(options.renderTurnsAfterAcceptMs, 3_600_000))
     throw new PluginOptionsError(
       '`renderTurnsAfterAcceptMs` must be a number of milliseconds from 0 (turns always) to 3600000',
     );
