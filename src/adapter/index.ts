@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { AstroAdapter, AstroConfig, AstroIntegration } from 'astro';
 import { originCache } from '../cache/provider.ts';
 import type { SessionDriverOptions } from '../session/driver.ts';
+import { shortLivedRenderObjects } from './short-lived-render-objects.ts';
 
 export const ADAPTER_NAME = 'astro-fastify-origin';
 const OPTIONS_MODULE_ID = 'virtual:astro-fastify-origin/options';
@@ -20,6 +21,12 @@ export interface OriginAdapterOptions {
    * the same name does. Off by default, as there.
    */
   staticHeaders?: boolean;
+  /**
+   * Edit Astro's render state in the server build so a render's objects die young instead of
+   * being promoted to V8's old generation (src/adapter/short-lived-render-objects.ts). On by
+   * default; `false` builds Astro exactly as it ships.
+   */
+  shortLivedRenderObjects?: boolean;
 }
 
 /** What the build hands to the origin server, beside the App itself. */
@@ -84,6 +91,7 @@ function defaultCacheProvider(config: AstroConfig, updateConfig: (c: Record<stri
  */
 export default function origin(adapterOptions: OriginAdapterOptions = {}): AstroIntegration {
   const staticHeaders = adapterOptions.staticHeaders ?? false;
+  const editRenderObjects = adapterOptions.shortLivedRenderObjects ?? true;
   // Filled in astro:config:done, once every integration has had its say; the virtual module is
   // loaded later, during the build.
   const options: BuildOptions = { clientDir: '.', assetsDir: '_astro' };
@@ -124,6 +132,7 @@ export default function origin(adapterOptions: OriginAdapterOptions = {}): Astro
                 load: (id: string) =>
                   id === RESOLVED_OPTIONS_MODULE_ID ? `export default ${JSON.stringify(options)};` : undefined,
               },
+              ...(editRenderObjects && command === 'build' ? [shortLivedRenderObjects()] : []),
             ],
           },
         });

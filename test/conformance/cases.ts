@@ -521,6 +521,21 @@ export const CASES: Case[] = [
     path: `${b}/cookies/component`,
     compare: [...DEFAULT_FIELDS, 'set-cookie', 'x-middleware'],
   })),
+  // Not from @astrojs/node's tests: the Astro global and the middleware context, which our
+  // adapter builds its own way (src/adapter/short-lived-render-objects.ts), as a page sees them.
+  ...perVariant(['default'], () => ({
+    name: 'the Astro global and the middleware context: own and inherited properties, getters, assignment',
+    source: 'short-lived-render-objects',
+    path: '/astro-global',
+    expect: (a) => {
+      assert.equal(a.status, 200);
+      const facts = JSON.parse(a.text.match(/<pre id="facts">(.*?)<\/pre>/s)![1]!.replaceAll('&quot;', '"'));
+      assert.deepEqual(facts.ownKeys, ['props', 'self']);
+      assert.equal(facts.assignData, 'assigned');
+      assert.equal(facts.assignGetter, 'TypeError');
+      assert.equal(facts.context.getters[0], 'object');
+    },
+  })),
   ...perVariant(ALL, (b) => ({
     name: 'middleware header and locals on an SSR page',
     source: 'headers.test',
