@@ -25,7 +25,10 @@
 // Every edit matches Astro's text exactly; if one does not (another Astro version), the file is
 // left as it was and the build warns: renders are then as Astro makes them, correct but with
 // more garbage-collection work a request.
-import type { Plugin } from 'vite';
+import type { AstroConfig } from 'astro';
+
+/** A Vite plugin, typed through Astro's config (this package does not depend on vite itself). */
+type VitePlugin = Extract<NonNullable<NonNullable<AstroConfig['vite']>['plugins']>[number], { name: string }>;
 
 export const SHORT_LIVED_RENDER_OBJECTS_PLUGIN = 'astro-fastify-origin:short-lived-render-objects';
 /** The module edited, as its id ends (any package manager's layout). */
@@ -437,7 +440,7 @@ export function transformFetchState(code: string): FetchStateEdit {
 }
 
 /** The Vite plugin the adapter adds to the build (adapter option `shortLivedRenderObjects`). */
-export function shortLivedRenderObjects(): Plugin {
+export function shortLivedRenderObjects(): VitePlugin {
   return {
     name: SHORT_LIVED_RENDER_OBJECTS_PLUGIN,
     transform(code, id) {
