@@ -16,8 +16,33 @@ import v8 from 'node:v8';
  */
 export const SEMI_SPACE_MIB = 64;
 
-/** The flags, in the order `npm start` passes them. */
-export const NODE_FLAGS = ['--experimental-async-context-frame', `--max-semi-space-size=${SEMI_SPACE_MIB}`] as const;
+/**
+ * The flags, in the order `npm start` passes them.
+ *
+ * --min-semi-space-size and --no-memory-reducer keep the heap at its working size while the
+ * origin idles. With V8's defaults, after ~45 s without traffic its memory reducer shrinks the
+ * heap and the young generation falls back to 1 MiB; the next burst then pays for regrowing it
+ * (116-165 scavenges, 5-10 mark-compacts and ~0.9 page faults a request for 40 000 tiny-page
+ * requests, against 43-49 scavenges warm): ~35 % more CPU a request for that burst. Either flag
+ * alone left half of it. With and without them, every run after a 45 s idle: 0.89× (0.72-1.43)
+ * the CPU a request on the tiny page, 0.84× (0.71-0.94) on the MDX page (README, *Node flags*).
+ * The price is idle memory: the origin keeps what its busiest burst committed (idle RSS 398-401
+ * MiB against 147-388). V8 refuses both in NODE_OPTIONS and reads them only at start, so they go
+ * on the command line.
+ */
+export const NODE_FLAGS = [
+  '--experimental-async-context-frame',
+  `--max-semi-space-size=${SEMI_SPACE_MIB}`,
+  `--min-semi-space-size=${SEMI_SPACE_MIB}`,
+  '--no-memory-reducer',
+] as const;
+
+/**
+ * NODE_FLAGS that are V8's and not Node's: process.allowedNodeEnvironmentFlags does not list
+ * them, so the restart cannot ask it whether this node knows them. Node has passed them to V8
+ * unchanged since V8 4.x; test/node-flags.test.ts checks them against `node --v8-options`.
+ */
+export const V8_ONLY_NODE_FLAGS: readonly string[] = [`--min-semi-space-size=${SEMI_SPACE_MIB}`, '--no-memory-reducer'];
 
 /**
  * V8 flags the origin sets for itself when it starts (v8.setFlagsFromString), unless the command
@@ -55,12 +80,19 @@ export function applyRuntimeV8Flags(flags: readonly string[] = nodeFlags()): str
   return set;
 }
 
-/** Whether V8's allocation-site pretenuring is on in this process, by the flags it was given and set. */
-export function allocationSitePretenuring(flags: readonly string[] = nodeFlags()): boolean {
+/** Whether V8's boolean flag `name` (on by default) is on, by the flags given; the last one wins. */
+function v8FlagOn(name: string, flags: readonly string[]): boolean {
   let on = true;
-  for (const flag of flags) if (flagName(flag) === 'allocation-site-pretenuring') on = !flag.startsWith('--no-');
+  for (const flag of flags) if (flagName(flag) === name) on = !flag.startsWith('--no-');
   return on;
 }
+
+/** Whether V8's allocation-site pretenuring is on in this process, by the flags it was given and set. */
+export const allocationSitePretenuring = (flags: readonly string[] = nodeFlags()) =>
+  v8FlagOn('allocation-site-pretenuring', flags);
+
+/** Whether V8's memory reducer (which shrinks an idle heap) is on in this process, by its flags. */
+export const memoryReducer = (flags: readonly string[] = nodeFlags()) => v8FlagOn('memory-reducer', flags);
 
 /** This process's Node flags in the order Node applies them: NODE_OPTIONS', then the command line's. */
 export function nodeFlags(): string[] {
@@ -102,7 +134,8 @@ export function restartArgv(
   },
 ): string[] | undefined {
   if (semiSpaceMiB(flags) !== undefined) return undefined;
-  const missing = NODE_FLAGS.filter((flag) => !flags.includes(flag) && context.known.has(flag.split('=')[0]!));
+  const known = (flag: string) => context.known.has(flag.split('=')[0]!) || V8_ONLY_NODE_FLAGS.includes(flag);
+  const missing = NODE_FLAGS.filter((flag) => !flags.includes(flag) && known(flag));
   if (semiSpaceMiB(missing) === undefined) return undefined;
   return [context.execPath, ...missing, ...context.execArgv, ...context.argv.slice(1)];
 }

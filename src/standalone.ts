@@ -10,7 +10,7 @@ import { answerMetricsRequests } from './cluster/metrics.ts';
 import type { Config } from './config.ts';
 import { registerPurgeFanOutMetrics } from './metrics/cache.ts';
 import { createRegistry, startMetricsListener } from './metrics/index.ts';
-import { allocationSitePretenuring, nodeFlags, SEMI_SPACE_MIB, semiSpaceMiB } from './node-flags.ts';
+import { allocationSitePretenuring, memoryReducer, nodeFlags, SEMI_SPACE_MIB, semiSpaceMiB } from './node-flags.ts';
 import { appliedV8Flags } from './runtime-v8-flags.ts';
 
 export interface RunningOrigin {
@@ -136,13 +136,14 @@ export async function startOrigin(
       worker: workerSlot,
       semiSpaceMiB: semiSpace,
       allocationSitePretenuring: allocationSitePretenuring([...nodeFlags(), ...appliedV8Flags]),
+      memoryReducer: memoryReducer(),
     },
     'origin ready',
   );
   // Once, not from every worker: workers run with the flags the primary was started with.
   if (semiSpace === undefined && (workerSlot ?? '0') === '0')
     app.log.info(
-      `V8's young generation is at its default size: start node with --max-semi-space-size=${SEMI_SPACE_MIB} (as npm start does, and the astro-fastify-origin bin by itself on Node >= 22.15 outside Windows) for 21-29 % less CPU a request under load (measured; README, "Running in production")`,
+      `V8's young generation is at its default size: start node with --max-semi-space-size=${SEMI_SPACE_MIB} --min-semi-space-size=${SEMI_SPACE_MIB} --no-memory-reducer (as npm start does, and the astro-fastify-origin bin by itself on Node >= 22.15 outside Windows) for 21-29 % less CPU a request under load (measured; README, "Node flags")`,
     );
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;

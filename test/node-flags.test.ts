@@ -1,16 +1,19 @@
 // The Node flags npm start runs the origin with: what the process reads of them, and the start-up
 // lines that tell an operator whether V8's young generation got its size.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import autocannon from 'autocannon';
 import {
   allocationSitePretenuring,
   applyRuntimeV8Flags,
+  memoryReducer,
   NODE_FLAGS,
   RUNTIME_V8_FLAGS,
   restartArgv,
   SEMI_SPACE_MIB,
   semiSpaceMiB,
+  V8_ONLY_NODE_FLAGS,
 } from '../src/node-flags.ts';
 import { LARGE_DOCS_PAGE, logLines, spawnOrigin } from './helpers/origin.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -37,19 +40,38 @@ test('the bin restarts only without a semi-space size, adds only the flags missi
   // Given by the operator, whatever the size (16: V8's own), or given by the restart itself.
   assert.equal(restartArgv(['--max-semi-space-size=16'], context), undefined);
   assert.equal(restartArgv([...NODE_FLAGS], context), undefined);
-  assert.deepEqual(restartArgv(['--experimental-async-context-frame'], context)?.slice(0, 3), [
+  const heapFlags = NODE_FLAGS.filter((flag) => flag !== '--experimental-async-context-frame');
+  assert.deepEqual(restartArgv(['--experimental-async-context-frame'], context), [
     '/usr/bin/node',
-    `--max-semi-space-size=${SEMI_SPACE_MIB}`,
+    ...heapFlags,
     '--inspect',
+    '/app/bin.js',
+    'dist',
   ]);
   // A node that no longer knows a flag does not get it (it would refuse to start).
   const withoutFrame = { ...context, known: new Set(['--max-semi-space-size']) };
-  assert.deepEqual(restartArgv([], withoutFrame)?.slice(0, 3), [
+  assert.deepEqual(restartArgv([], withoutFrame)?.slice(0, heapFlags.length + 2), [
     '/usr/bin/node',
-    `--max-semi-space-size=${SEMI_SPACE_MIB}`,
+    ...heapFlags,
     '--inspect',
   ]);
   assert.equal(restartArgv([], { ...context, known: new Set() }), undefined);
+});
+
+test('the V8 flags of NODE_FLAGS are the ones Node does not list, and this node’s V8 knows them', () => {
+  // A flag V8 does not know stops node at start ("bad option"): the restart would exit.
+  const v8Options = execFileSync(process.execPath, ['--v8-options'], { encoding: 'utf8' });
+  assert.deepEqual(
+    NODE_FLAGS.filter((flag) => !process.allowedNodeEnvironmentFlags.has(flag.split('=')[0]!)),
+    [...V8_ONLY_NODE_FLAGS],
+  );
+  for (const flag of V8_ONLY_NODE_FLAGS) {
+    const name = flag.replace(/^--(no-)?/, '').split('=')[0]!;
+    assert.match(v8Options, new RegExp(`^  --${name} \\(`, 'm'), flag);
+  }
+  assert.equal(memoryReducer([]), true);
+  assert.equal(memoryReducer([...NODE_FLAGS]), false);
+  assert.equal(memoryReducer([...NODE_FLAGS, '--memory_reducer']), true);
 });
 
 test('allocation-site pretenuring: on unless turned off, the last flag wins; the origin turns it off unless the command line names it', () => {
@@ -108,11 +130,22 @@ test('started with npm start’s flags, the origin reports its semi-space and gi
   try {
     const [line] = await ready(origin.output);
     assert.equal(line?.semiSpaceMiB, SEMI_SPACE_MIB);
+    assert.equal(line?.memoryReducer, false);
     assert.doesNotMatch(origin.output(), HINT);
+    // V8 took the minimum: the young generation starts (and stays) at its full semi-space.
+    assert.equal(await newSpaceMiB(origin.metricsUrl), SEMI_SPACE_MIB);
   } finally {
     await origin.stop();
   }
 });
+
+/** The new space's size (one semi-space: V8 reports the half it allocates into), in MiB, from /metrics. */
+async function newSpaceMiB(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
+  const m = /^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)$/m.exec(text);
+  assert.ok(m, 'the new space on /metrics');
+  return Number(m[1]) / 2 ** 20;
+}
 
 test('given the flag through NODE_OPTIONS, the origin reads it there', async () => {
   const origin = await spawnOrigin({ LOG_LEVEL: 'info', NODE_OPTIONS: `--max-semi-space-size=${SEMI_SPACE_MIB}` });
@@ -139,7 +172,10 @@ test('the command line wins over NODE_OPTIONS, as it does in V8', async () => {
 test('started without it, the origin says once at info which flag to add', async () => {
   const origin = await spawnOrigin({ LOG_LEVEL: 'info', NODE_OPTIONS: '' });
   try {
-    assert.equal((await ready(origin.output))[0]?.semiSpaceMiB, undefined);
+    const [line] = await ready(origin.output);
+    assert.equal(line?.semiSpaceMiB, undefined);
+    assert.equal(line?.memoryReducer, true);
+    assert.ok((await newSpaceMiB(origin.metricsUrl)) < SEMI_SPACE_MIB);
     const hints = logLines(origin.output()).filter((l) => HINT.test(String(l.msg)));
     assert.equal(hints.length, 1);
     assert.equal(hints[0]?.level, 30);
@@ -177,6 +213,7 @@ test('the bin, started without the flags, replaces itself with a node that has t
     const [line] = await ready(origin.output);
     assert.equal(line?.semiSpaceMiB, SEMI_SPACE_MIB);
     assert.equal(line?.pid, origin.child.pid, 'the same process: signals and the orchestrator still reach it');
+    assert.equal(line?.memoryReducer, false);
     assert.doesNotMatch(origin.output(), HINT);
     assert.equal((await fetch(`${origin.url}/`)).status, 200);
   } finally {
@@ -194,8 +231,11 @@ test('the bin keeps a semi-space size it was given (the way to opt out), and its
   const cluster = await spawnOrigin({ LOG_LEVEL: 'info', NODE_OPTIONS: '', WORKERS: '2' }, BIN);
   try {
     assert.deepEqual(
-      (await ready(cluster.output, 2)).map((l) => l.semiSpaceMiB),
-      [SEMI_SPACE_MIB, SEMI_SPACE_MIB],
+      (await ready(cluster.output, 2)).map((l) => [l.semiSpaceMiB, l.memoryReducer]),
+      [
+        [SEMI_SPACE_MIB, false],
+        [SEMI_SPACE_MIB, false],
+      ],
     );
   } finally {
     assert.equal(await cluster.stop(), 0);
