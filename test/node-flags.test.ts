@@ -132,14 +132,14 @@ test('started with npm start’s flags, the origin reports its semi-space and gi
     assert.equal(line?.semiSpaceMiB, SEMI_SPACE_MIB);
     assert.equal(line?.memoryReducer, false);
     assert.doesNotMatch(origin.output(), HINT);
-    // V8 took the minimum: the young generation starts (and stays) at its full semi-space.
+    // V8 took the minimum: the young generation starts at its working size, not at 1 MiB.
     assert.equal(await newSpaceMiB(origin.metricsUrl), SEMI_SPACE_MIB);
   } finally {
     await origin.stop();
   }
 });
 
-/** The new space's size (one semi-space: V8 reports the half it allocates into), in MiB, from /metrics. */
+/** The new space's size as V8 reports it (getHeapSpaceStatistics, through prom-client), in MiB. */
 async function newSpaceMiB(metricsUrl: string): Promise<number> {
   const text = await (await fetch(metricsUrl)).text();
   const m = /^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)$/m.exec(text);
