@@ -63,7 +63,7 @@ export const V8_ONLY_NODE_FLAGS: readonly string[] = [`--min-semi-space-size=${S
 export const RUNTIME_V8_FLAGS = ['--no-allocation-site-pretenuring'] as const;
 
 /** The flag's name without `--` and `no-`, with `-` for `_` (V8 accepts both). */
-const flagName = (flag: string) =>
+export const flagName = (flag: string) =>
   flag
     .replace(/^--(no-)?/, '')
     .split('=')[0]!

@@ -7,6 +7,7 @@ import autocannon from 'autocannon';
 import {
   allocationSitePretenuring,
   applyRuntimeV8Flags,
+  flagName,
   memoryReducer,
   NODE_FLAGS,
   RUNTIME_V8_FLAGS,
@@ -66,8 +67,7 @@ test('the V8 flags of NODE_FLAGS are the ones Node does not list, and this nodeâ
     [...V8_ONLY_NODE_FLAGS],
   );
   for (const flag of V8_ONLY_NODE_FLAGS) {
-    const name = flag.replace(/^--(no-)?/, '').split('=')[0]!;
-    assert.match(v8Options, new RegExp(`^  --${name} \\(`, 'm'), flag);
+    assert.match(v8Options, new RegExp(`^  --${flagName(flag)} \\(`, 'm'), flag);
   }
   assert.equal(memoryReducer([]), true);
   assert.equal(memoryReducer([...NODE_FLAGS]), false);
