@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { ensureBuild } from '../../load/lib/build.ts';
 import { type OriginProcess, spawnOrigin } from '../helpers/origin.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
-import { bothWorkers } from '../helpers/workers.ts';
+import { bothWorkers, waitForReadyWorkers } from '../helpers/workers.ts';
 
 const TOKEN = 'test-purge-token';
 let run = 0;
@@ -276,10 +276,7 @@ describe('origin cache under WORKERS=2: a purge reaches every worker before the 
   let origin: OriginProcess;
   before(async () => {
     origin = await spawnOrigin({ WORKERS: '2', CACHE_MAX_BYTES: String(8 * 1024 * 1024), CACHE_PURGE_TOKEN: TOKEN });
-    // /readyz answers as soon as one worker listens: wait for both.
-    await waitFor('two ready workers', 30_000, async () =>
-      (await metric(origin, /^origin_cluster_workers\{state="ready"\} (\S+)$/m)) === 2 ? true : undefined,
-    );
+    await waitForReadyWorkers(origin, 2);
   });
   after(async () => {
     assert.equal(await origin.stop(), 0);

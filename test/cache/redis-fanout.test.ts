@@ -15,7 +15,7 @@ import { type RedisServer, startRedis } from '../../load/lib/topology.ts';
 import { parsePurgeMessage, purgeChannel } from '../../src/cache/redis-fanout.ts';
 import { freePort, logLines, type OriginProcess, spawnOrigin } from '../helpers/origin.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
-import { bothWorkers } from '../helpers/workers.ts';
+import { bothWorkers, waitForReadyWorkers } from '../helpers/workers.ts';
 
 const TOKEN = 'test-purge-token';
 const CHANNEL = purgeChannel(0);
@@ -78,9 +78,7 @@ describe('WORKERS=2 with REDIS_URL: the primary publishes once per purge and rel
       CACHE_MAX_BYTES: String(8 * 1024 * 1024),
       CACHE_PURGE_TOKEN: TOKEN,
     });
-    await waitFor('two ready workers', 30_000, async () =>
-      (await metric(origin, 'origin_cluster_workers\\{state="ready"\\}')) === 2 ? true : undefined,
-    );
+    await waitForReadyWorkers(origin, 2);
     listener = await listen(redis.url);
     publisher = new Redis(redis.url, { lazyConnect: true });
     await publisher.connect();
@@ -258,9 +256,7 @@ describe('Redis down under WORKERS=2: the primary counts the failed fan-out once
       CACHE_MAX_BYTES: String(8 * 1024 * 1024),
       CACHE_PURGE_TOKEN: TOKEN,
     });
-    await waitFor('two ready workers', 30_000, async () =>
-      (await metric(origin, 'origin_cluster_workers\\{state="ready"\\}')) === 2 ? true : undefined,
-    );
+    await waitForReadyWorkers(origin, 2);
   });
   after(async () => {
     if (origin) assert.equal(await origin.stop(), 0, 'the primary closes its Redis connections and exits 0');

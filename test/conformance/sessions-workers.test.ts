@@ -4,13 +4,15 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type OriginProcess, spawnOrigin } from '../helpers/origin.ts';
+import { waitForReadyWorkers } from '../helpers/workers.ts';
 import { buildDir, ensureConformanceBuilds } from './builds.ts';
 import { send } from './harness.ts';
 
 let origin: OriginProcess;
 before(async () => {
   await ensureConformanceBuilds();
-  origin = await spawnOrigin({ BUILD_DIR: buildDir('default', 'ours'), WORKERS: '2', METRICS_ENABLED: 'false' });
+  origin = await spawnOrigin({ BUILD_DIR: buildDir('default', 'ours'), WORKERS: '2' });
+  await waitForReadyWorkers(origin, 2);
 });
 after(async () => {
   assert.equal(await origin?.stop(), 0);

@@ -12,19 +12,14 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { type KeepAliveResult, startKeepAliveClients } from '../helpers/keep-alive-clients.ts';
-import { logLines, type OriginProcess, spawnOrigin } from '../helpers/origin.ts';
+import { logLines, spawnOrigin } from '../helpers/origin.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
+import { waitForReadyWorkers } from '../helpers/workers.ts';
 
 const RUNS = Number(process.env.DRAIN_RUNS ?? 3);
 const CLIENTS = 40;
 /** A .astro page whose render awaits 24 async components (0–3 ms each): requests overlap. */
 const PAGE = '/probe-astro?token=drain';
-
-const readyWorkers = async (origin: OriginProcess): Promise<number> => {
-  const text = await (await fetch(origin.metricsUrl)).text();
-  const line = text.split('\n').find((l) => l.startsWith('origin_cluster_workers{state="ready"} '));
-  return Number(line?.split(' ')[1] ?? 0);
-};
 
 interface DrainRun extends KeepAliveResult {
   exitCode: number | null;
@@ -36,8 +31,7 @@ async function sigtermUnderKeepAliveLoad(workers: number): Promise<DrainRun> {
     { WORKERS: String(workers), LOG_LEVEL: 'warn', MAX_EVENT_LOOP_DELAY_MS: '0' },
     { nodeArgs: ['--experimental-async-context-frame'] },
   );
-  if (workers > 1)
-    await waitFor(`${workers} ready workers`, 20_000, async () => (await readyWorkers(origin)) === workers);
+  if (workers > 1) await waitForReadyWorkers(origin, workers);
   const clients = startKeepAliveClients(origin.url, PAGE, { clients: CLIENTS });
   try {
     // Steady keep-alive traffic: every client has its connection and has been answered (a

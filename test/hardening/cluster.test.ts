@@ -10,6 +10,7 @@ import { DEMO_BUILD, launch, logLines, type OriginProcess, run, spawnOrigin } fr
 import { assertServing } from '../helpers/raw-http.ts';
 import { assertNoAcceptedRequestFailed, COUNT_REQUESTS, loadThenSigterm, summarize } from '../helpers/shutdown.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { readyWorkerCount, waitForReadyWorkers } from '../helpers/workers.ts';
 
 const lines = (origin: OriginProcess) => logLines(origin.output());
 /** pid of each ready worker by slot, from the primary's "worker ready" lines (latest wins). */
@@ -29,9 +30,6 @@ const value = (text: string, series: string) =>
       ?.split(' ')[1] ?? NaN,
   );
 
-const readyWorkers = async (origin: OriginProcess) =>
-  value(await scrape(origin), 'origin_cluster_workers{state="ready"}');
-
 test('WORKERS: 1 by default, "auto" = available cores, N as given; 0 and garbage are refused', () => {
   assert.equal(workerCount(loadConfig({}), 8), 1);
   assert.equal(workerCount(loadConfig({ WORKERS: 'auto' }), 8), 8);
@@ -43,7 +41,7 @@ describe('WORKERS=2', () => {
   let origin: OriginProcess;
   before(async () => {
     origin = await spawnOrigin({ WORKERS: '2', LOG_LEVEL: 'info' });
-    await waitFor('two ready workers', 15_000, async () => (await readyWorkers(origin)) === 2);
+    await waitForReadyWorkers(origin, 2);
   });
   after(async () => {
     if (origin.child.exitCode === null) assert.equal(await origin.stop(), 0);
@@ -145,7 +143,7 @@ describe('WORKERS=2', () => {
     const failed = [...errors.values()].reduce((a, b) => a + b, 0);
     assert.ok(failed <= 20, `at most one failure per connection: ${JSON.stringify([...errors])}`);
 
-    await waitFor('the worker to come back', 15_000, async () => (await readyWorkers(origin)) === 2);
+    await waitFor('the worker to come back', 15_000, async () => (await readyWorkerCount(origin)) === 2);
     const replacement = workerPids(origin).get(0);
     assert.ok(replacement && replacement !== victim, 'slot 0 has a new process');
     const text = await scrape(origin);
@@ -167,13 +165,13 @@ describe('WORKERS=2', () => {
       await waitFor(
         'slot 1 ready',
         15_000,
-        async () => readyLines() === seenReady && (await readyWorkers(origin)) === 2,
+        async () => readyLines() === seenReady && (await readyWorkerCount(origin)) === 2,
       );
       process.kill(workerPids(origin).get(1)!, 'SIGKILL');
       await waitFor('the death to be logged', 15_000, () => deaths() === i + 1);
       await waitFor('slot 1 to be ready again', 15_000, () => readyLines() === seenReady + 1);
     }
-    await waitFor('two ready workers', 15_000, async () => (await readyWorkers(origin)) === 2);
+    await waitForReadyWorkers(origin, 2);
     const delays = lines(origin)
       .filter((l) => l.msg === 'worker died; restarting it' && l.worker === 1)
       .map((l) => l.restartInMs);
@@ -198,7 +196,7 @@ test('WORKERS=2 under autocannon load, SIGTERM to the primary: no accepted reque
     { WORKERS: '2', LOG_LEVEL: 'warn', MAX_EVENT_LOOP_DELAY_MS: '0' },
     { nodeArgs: ['--import', COUNT_REQUESTS] },
   );
-  await waitFor('two ready workers', 15_000, async () => (await readyWorkers(origin)) === 2);
+  await waitForReadyWorkers(origin, 2);
   const runResult = await loadThenSigterm(origin);
   console.log(summarize('SIGTERM under load, WORKERS=2', runResult));
   assertNoAcceptedRequestFailed(runResult);

@@ -1,6 +1,22 @@
 // Reaching each worker of a WORKERS=2 origin: node:cluster hands each new connection to the next
 // worker (round-robin), so requests on fresh connections alternate between them.
 import { get as httpGet } from 'node:http';
+import type { OriginProcess } from './origin.ts';
+import { waitFor } from './wait.ts';
+
+/** Workers the primary counts as ready (listening), from its `origin_cluster_workers` gauge. */
+export async function readyWorkerCount(origin: OriginProcess): Promise<number> {
+  const text = await (await fetch(origin.metricsUrl)).text();
+  return Number(/^origin_cluster_workers\{state="ready"\} (\S+)$/m.exec(text)?.[1] ?? 0);
+}
+
+/**
+ * Under WORKERS > 1, /readyz (which spawnOrigin waits for) answers as soon as one worker
+ * listens; tests that need every worker wait here.
+ */
+export async function waitForReadyWorkers(origin: OriginProcess, count: number, timeoutMs = 30_000): Promise<void> {
+  await waitFor(`${count} ready workers`, timeoutMs, async () => (await readyWorkerCount(origin)) === count);
+}
 
 /** GET on a new connection each time, so the cluster's round-robin spreads them over the workers. */
 export function getFresh(url: string): Promise<{ pid: number; render: number }> {
