@@ -33,5 +33,5 @@ test('one session, counted by both workers, loses no step', async () => {
     assert.equal(body.count, expected, `request ${expected} (worker pid ${body.pid}) saw the session`);
     pids.add(body.pid);
   }
-  assert.equal(pids.size, 2, 'both workers served the session');
+  assert.equal(pids.size, 2, `both workers served the session; the origin printed:\n${origin.output()}`);
 });

@@ -15,7 +15,11 @@ export async function readyWorkerCount(origin: OriginProcess): Promise<number> {
  * listens; tests that need every worker wait here.
  */
 export async function waitForReadyWorkers(origin: OriginProcess, count: number, timeoutMs = 30_000): Promise<void> {
-  await waitFor(`${count} ready workers`, timeoutMs, async () => (await readyWorkerCount(origin)) === count);
+  try {
+    await waitFor(`${count} ready workers`, timeoutMs, async () => (await readyWorkerCount(origin)) === count);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; the origin printed:\n${origin.output()}`);
+  }
 }
 
 /** GET on a new connection each time, so the cluster's round-robin spreads them over the workers. */
